@@ -1,0 +1,163 @@
+"""How the bot shows what it thinks: plan tables for people, plain dicts for `--json`.
+
+Decimals go to JSON as strings, so a script reads exactly what the bot computed.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bot.domain.planner import Plan
+from bot.domain.portfolio import Position, Valuation
+
+
+def _pct(x: Decimal) -> str:
+    return f"{x * 100:.2f}%"
+
+
+def _pp(x: Decimal) -> str:
+    return f"{x * 100:+.2f}pp"
+
+
+def _money(x: Decimal) -> str:
+    return f"{x:,.2f}"
+
+
+def _band(p: Position) -> str:
+    lo, hi = p.bounds
+    return f"{lo * 100:.2f}-{hi * 100:.2f}%"
+
+
+def _status(p: Position) -> str:
+    if p.in_band:
+        return "[green]in band[/]"
+    return "[bold red]OUT: sell[/]" if p.drift > 0 else "[bold red]OUT: buy[/]"
+
+
+def valuation_table(v: Valuation, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("asset", "balance", f"value {v.quote}", "weight", "target", "drift", "band"):
+        table.add_column(col, justify="left" if col == "asset" else "right")
+    table.add_column("status")
+    for p in v.positions:
+        via = f" (via {' -> '.join(p.route.symbols)})" if p.route.is_bridged else ""
+        table.add_row(
+            p.asset + via,
+            f"{p.balance.normalize():f}",
+            _money(p.value),
+            _pct(p.weight),
+            _pct(p.target),
+            _pp(p.drift),
+            _band(p),
+            _status(p),
+        )
+    return table
+
+
+def render_plan(plan: Plan, console: Console, taken_at: str | None = None) -> None:
+    v = plan.valuation
+    when = f", snapshot {taken_at}" if taken_at else ""
+    title = f"Portfolio: {_money(v.total)} {v.quote} at mid{when}"
+    console.print(valuation_table(v, title))
+    if v.reserve:
+        console.print(f"Reserve: {_money(v.reserve)} {v.quote} set aside, never traded.")
+    for asset, value in v.unmanaged.items():
+        worth = "no price" if value is None else f"~{_money(value)} {v.quote}"
+        console.print(f"Unmanaged: {asset} ({worth}): not in targets, never traded.")
+    for note in plan.notes:
+        console.print(f"Note: {note}")
+    if not plan.legs and not plan.dust:
+        if not v.needs_rebalance:
+            console.print("[green]Every asset is inside its band: nothing to trade.[/]")
+        return
+
+    legs = Table(
+        title=(
+            f"Plan: {len(plan.legs)} legs, turnover {_money(plan.turnover)} {v.quote}, "
+            f"estimated cost {_money(plan.est_cost)} {v.quote} ({plan.est_cost_bps:.1f} bps)"
+        ),
+        title_justify="left",
+    )
+    for col in ("#", "market", "side", "amount", "price", "notional", f"value {v.quote}"):
+        legs.add_column(col, justify="right" if col not in ("market", "side") else "left")
+    legs.add_column("est. cost bps", justify="right")
+    legs.add_column("1 market order bps", justify="right")
+    for i, leg in enumerate(plan.legs, 1):
+        legs.add_row(
+            str(i),
+            leg.symbol,
+            leg.side.value,
+            f"{leg.amount:f}",
+            f"{leg.price:f}",
+            f"{leg.notional:,.8f}".rstrip("0").rstrip("."),
+            _money(leg.value),
+            f"{leg.est_cost_bps:.1f}",
+            "book too thin" if leg.take_now_bps is None else f"{leg.take_now_bps:.1f}",
+        )
+    console.print(legs)
+    for d in plan.dust:
+        console.print(f"Dust, skipped: {d.side.value} {d.amount:f} on {d.symbol}: {d.reason}")
+    after = ", ".join(f"{a} {_pct(w)}" for a, w in plan.projected_weights.items())
+    console.print(f"After the plan (estimated, at the touch with taker fees): {after}")
+
+
+def plan_to_dict(plan: Plan, taken_at: str | None = None) -> dict[str, Any]:
+    v = plan.valuation
+    return {
+        "taken_at": taken_at,
+        "quote": v.quote,
+        "total_value": str(v.total),
+        "reserve": str(v.reserve),
+        "needs_rebalance": v.needs_rebalance,
+        "positions": [
+            {
+                "asset": p.asset,
+                "balance": str(p.balance),
+                "price": str(p.price),
+                "value": str(p.value),
+                "weight": str(p.weight),
+                "target": str(p.target),
+                "drift": str(p.drift),
+                "band": [str(b) for b in p.bounds],
+                "in_band": p.in_band,
+                "priced_via": list(p.route.symbols),
+            }
+            for p in v.positions
+        ],
+        "unmanaged": {a: None if x is None else str(x) for a, x in v.unmanaged.items()},
+        "legs": [
+            {
+                "symbol": leg.symbol,
+                "side": leg.side.value,
+                "amount": str(leg.amount),
+                "price": str(leg.price),
+                "notional": str(leg.notional),
+                "value": str(leg.value),
+                "spends": leg.spends,
+                "receives": leg.receives,
+                "est_cost_bps": str(leg.est_cost_bps),
+                "est_cost": str(leg.est_cost),
+                "take_now_bps": None if leg.take_now_bps is None else str(leg.take_now_bps),
+            }
+            for leg in plan.legs
+        ],
+        "dust": [
+            {
+                "symbol": d.symbol,
+                "side": d.side.value,
+                "amount": str(d.amount),
+                "value": str(d.value),
+                "reason": d.reason,
+            }
+            for d in plan.dust
+        ],
+        "est_cost": str(plan.est_cost),
+        "est_cost_bps": str(plan.est_cost_bps.quantize(Decimal("0.01")) if plan.turnover else 0),
+        "turnover": str(plan.turnover),
+        "projected_weights": {a: str(w) for a, w in plan.projected_weights.items()},
+        "notes": list(plan.notes),
+    }

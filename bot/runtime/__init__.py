@@ -1,0 +1,1 @@
+"""Putting the pieces together: settings + snapshot -> plan; later the daemon loop."""

@@ -1,0 +1,256 @@
+"""Settings: the one place that reads configuration and environment.
+
+Sources, later wins: the TOML file given with `--config`, then environment variables prefixed
+`REBALANCE_` with `__` between levels (`REBALANCE_LOOP__POLL_INTERVAL=30`). API credentials come
+only from the environment (`REBALANCE_EXCHANGE__API_KEY`) or from a file the environment names
+(`REBALANCE_EXCHANGE__API_KEY_FILE=/run/secrets/api_key`, as Docker secrets are mounted); a config
+file that contains one is refused, so a key never lands in a repository.
+
+`load_settings` raises `ConfigError` with one line per problem, naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.domain.planner import PlannerPolicy, RebalanceTo
+from bot.domain.portfolio import Band, BandKind, Bands
+from bot.errors import ConfigError
+
+ENV_PREFIX = "REBALANCE_"
+SECRET_FIELDS = ("api_key", "secret", "password")
+
+
+def _asset_name(value: str) -> str:
+    if not value or not value.isalnum() or value != value.upper():
+        raise ValueError("asset must be an upper-case code like BTC")
+    return value
+
+
+Asset = Annotated[str, AfterValidator(_asset_name)]
+Fraction = Annotated[Decimal, Field(gt=0, lt=1)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Mode(StrEnum):
+    SIM = "sim"  # the built-in simulated exchange (synthetic market, simulated fills)
+    PAPER = "paper"  # dry run: real public market data, simulated fills
+    TESTNET = "testnet"  # the exchange's sandbox, test money
+    LIVE = "live"  # real money
+
+
+class ExchangeSettings(_Section):
+    id: str = Field(default="binance", min_length=1)
+    mode: Mode = Mode.SIM
+    api_key: SecretStr | None = None
+    secret: SecretStr | None = None
+    password: SecretStr | None = None
+
+
+class BandSettings(_Section):
+    kind: BandKind = BandKind.ABSOLUTE
+    width: Fraction = Decimal("0.05")
+
+    def to_band(self) -> Band:
+        return Band(self.kind, self.width)
+
+
+class BandsSettings(BandSettings):
+    overrides: dict[Asset, BandSettings] = Field(default_factory=dict)
+
+
+class PortfolioSettings(_Section):
+    quote: Asset
+    targets: dict[Asset, Annotated[Decimal, Field(gt=0, le=1)]] = Field(min_length=1)
+    quote_reserve: Annotated[Decimal, Field(ge=0)] = Decimal(0)
+
+    @field_validator("targets")
+    @classmethod
+    def _weights_sum_to_one(
+        cls, targets: dict[str, Decimal], info: ValidationInfo
+    ) -> dict[str, Decimal]:
+        total = sum(targets.values(), Decimal(0))
+        if total != 1:
+            quote = info.data.get("quote", "the quote currency")
+            raise ValueError(
+                f"target weights must sum to 1, got {total}"
+                f" (list {quote} with a weight to hold cash)"
+            )
+        return targets
+
+
+class RebalanceSettings(_Section):
+    to: RebalanceTo = RebalanceTo.TARGET
+    direct_pairs: bool = True
+
+    def policy(self) -> PlannerPolicy:
+        return PlannerPolicy(rebalance_to=self.to, direct_pairs=self.direct_pairs)
+
+
+class LoopSettings(_Section):
+    poll_interval: Annotated[float, Field(gt=0)] = 60.0
+    cooldown: Annotated[float, Field(gt=0)] = 300.0
+
+
+class LogSettings(_Section):
+    level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
+    format: str = Field(default="auto", pattern="^(auto|json|console)$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    exchange: ExchangeSettings = ExchangeSettings()
+    portfolio: PortfolioSettings
+    bands: BandsSettings = BandsSettings()
+    rebalance: RebalanceSettings = RebalanceSettings()
+    loop: LoopSettings = LoopSettings()
+    log: LogSettings = LogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init data; the environment overrides them.
+        return env_settings, init_settings
+
+    @model_validator(mode="after")
+    def _bands_fit_portfolio(self) -> Settings:
+        problems = []
+        managed = set(self.portfolio.targets) | {self.portfolio.quote}
+        for asset in self.bands.overrides:
+            if asset not in managed:
+                problems.append(f"bands.overrides.{asset}: {asset} is not in portfolio.targets")
+        quote = self.portfolio.quote
+        quote_band = self.bands.overrides.get(quote, self.bands)
+        if quote not in self.portfolio.targets and quote_band.kind is BandKind.RELATIVE:
+            problems.append(
+                f"bands: {quote} has no target weight, so a relative band around it is empty;"
+                f" give {quote} a weight in portfolio.targets or an absolute band in"
+                f" [bands.overrides.{quote}]"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def bands_model(self) -> Bands:
+        return Bands(
+            self.bands.to_band(), {a: b.to_band() for a, b in self.bands.overrides.items()}
+        )
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read, merge and validate the configuration, or raise ConfigError listing every problem."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError([f"config file not found: {path}"]) from None
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError([f"{path}: {exc}"]) from None
+    problems = _secrets_in_file(data)
+    secrets = _secrets_from_files(problems)
+    exchange = data.get("exchange")
+    if isinstance(exchange, dict):
+        for key in [k for k in exchange if k.removesuffix("_file") in SECRET_FIELDS]:
+            del exchange[key]
+        exchange.update(secrets)
+    elif secrets:
+        data["exchange"] = secrets
+    # A whole mapping given in the environment replaces the file's, rather than merging into it.
+    portfolio = data.get("portfolio")
+    if f"{ENV_PREFIX}PORTFOLIO__TARGETS" in os.environ and isinstance(portfolio, dict):
+        portfolio.pop("targets", None)
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        problems.extend(format_validation_error(exc))
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _secrets_in_file(data: dict[str, Any]) -> list[str]:
+    exchange = data.get("exchange")
+    if not isinstance(exchange, dict):
+        return []
+    return [
+        f"exchange.{key}: credentials are never read from the config file; set"
+        f" {ENV_PREFIX}EXCHANGE__{key.removesuffix('_file').upper()} or"
+        f" {ENV_PREFIX}EXCHANGE__{key.removesuffix('_file').upper()}_FILE in the environment"
+        for key in sorted(exchange)
+        if key.removesuffix("_file") in SECRET_FIELDS
+    ]
+
+
+def _secrets_from_files(problems: list[str]) -> dict[str, str]:
+    """Credentials from files named by `REBALANCE_EXCHANGE__<NAME>_FILE` (Docker secrets)."""
+    found: dict[str, str] = {}
+    for name in SECRET_FIELDS:
+        direct = f"{ENV_PREFIX}EXCHANGE__{name.upper()}"
+        var = f"{direct}_FILE"
+        file_name = os.environ.get(var)
+        if not file_name:
+            continue
+        if os.environ.get(direct):
+            problems.append(f"{var}: set either {direct} or {var}, not both")
+            continue
+        try:
+            found[name] = Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            problems.append(f"{var}: cannot read {file_name}: {exc.strerror}")
+            continue
+        if not found[name]:
+            problems.append(f"{var}: {file_name} is empty")
+    return found
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    """One line per problem: `field.path: message (got value)`; secrets are never echoed."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if p != "[key]")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown option (see config/example.toml for the options)"
+        value = err.get("input")
+        secret = any(str(p) in SECRET_FIELDS for p in err["loc"])
+        shown = "" if secret or isinstance(value, dict | list) else f" (got {value!r})"
+        if err["type"] == "missing":
+            shown = ""
+        # A check over several fields names them itself, one problem per line.
+        lines.extend(msg.split("\n") if not loc else [f"{loc}: {msg}{shown}"])
+    return lines
