@@ -27,7 +27,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Keeps a crypto portfolio at its target allocation.",
 )
-err = Console(stderr=True, highlight=False)
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="TOML configuration file.", show_default=False)
@@ -42,7 +41,7 @@ def _out() -> Console:
 
 def _fail(lines: list[str], code: int = 2) -> NoReturn:
     for line in lines:
-        err.print(f"error: {line}", markup=False)
+        print(f"error: {line}", file=sys.stderr)
     raise typer.Exit(code)
 
 

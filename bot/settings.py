@@ -63,9 +63,48 @@ class Mode(StrEnum):
 class ExchangeSettings(_Section):
     id: str = Field(default="binance", min_length=1)
     mode: Mode = Mode.SIM
+    # Credentials: from the environment only (the loader refuses them in a file).
     api_key: SecretStr | None = None
     secret: SecretStr | None = None
     password: SecretStr | None = None
+    # ... or from files the environment names (Docker secrets), read once and checked here.
+    api_key_file: Path | None = None
+    secret_file: Path | None = None
+    password_file: Path | None = None
+
+    @field_validator("api_key_file", "secret_file", "password_file")
+    @classmethod
+    def _readable(cls, path: Path | None) -> Path | None:
+        if path is None:
+            return None
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+        if not text:
+            raise ValueError(f"{path} is empty")
+        return path
+
+    @model_validator(mode="after")
+    def _one_source_per_secret(self) -> ExchangeSettings:
+        both = [n for n in SECRET_FIELDS if getattr(self, n) and getattr(self, f"{n}_file")]
+        if both:
+            raise ValueError(
+                "\n".join(
+                    f"exchange.{n}: set either {ENV_PREFIX}EXCHANGE__{n.upper()} or"
+                    f" {ENV_PREFIX}EXCHANGE__{n.upper()}_FILE, not both"
+                    for n in both
+                )
+            )
+        return self
+
+    def credential(self, name: str) -> SecretStr | None:
+        """`api_key`, `secret` or `password`, from the environment or from its file."""
+        direct: SecretStr | None = getattr(self, name)
+        if direct is not None:
+            return direct
+        path: Path | None = getattr(self, f"{name}_file")
+        return SecretStr(path.read_text(encoding="utf-8").strip()) if path else None
 
 
 class BandSettings(_Section):
@@ -182,14 +221,10 @@ def load_settings(path: Path | None) -> Settings:
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError([f"{path}: {exc}"]) from None
     problems = _secrets_in_file(data)
-    secrets = _secrets_from_files(problems)
     exchange = data.get("exchange")
     if isinstance(exchange, dict):
         for key in [k for k in exchange if k.removesuffix("_file") in SECRET_FIELDS]:
             del exchange[key]
-        exchange.update(secrets)
-    elif secrets:
-        data["exchange"] = secrets
     # A whole mapping given in the environment replaces the file's, rather than merging into it.
     portfolio = data.get("portfolio")
     if f"{ENV_PREFIX}PORTFOLIO__TARGETS" in os.environ and isinstance(portfolio, dict):
@@ -214,28 +249,6 @@ def _secrets_in_file(data: dict[str, Any]) -> list[str]:
         for key in sorted(exchange)
         if key.removesuffix("_file") in SECRET_FIELDS
     ]
-
-
-def _secrets_from_files(problems: list[str]) -> dict[str, str]:
-    """Credentials from files named by `REBALANCE_EXCHANGE__<NAME>_FILE` (Docker secrets)."""
-    found: dict[str, str] = {}
-    for name in SECRET_FIELDS:
-        direct = f"{ENV_PREFIX}EXCHANGE__{name.upper()}"
-        var = f"{direct}_FILE"
-        file_name = os.environ.get(var)
-        if not file_name:
-            continue
-        if os.environ.get(direct):
-            problems.append(f"{var}: set either {direct} or {var}, not both")
-            continue
-        try:
-            found[name] = Path(file_name).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            problems.append(f"{var}: cannot read {file_name}: {exc.strerror}")
-            continue
-        if not found[name]:
-            problems.append(f"{var}: {file_name} is empty")
-    return found
 
 
 def format_validation_error(exc: ValidationError) -> list[str]:
