@@ -7,7 +7,7 @@ code that holds one can trust it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
@@ -134,6 +134,13 @@ class OrderBook:
     symbol: str
     bids: tuple[Level, ...]
     asks: tuple[Level, ...]
+    # Mid price, or None when a side is empty (a one-sided book has no fair value). Computed once:
+    # the planner and the valuation read it many times per snapshot.
+    mid: Decimal | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        mid = (self.bids[0].price + self.asks[0].price) / 2 if self.bids and self.asks else None
+        object.__setattr__(self, "mid", mid)
 
     @classmethod
     def from_pairs(
@@ -165,13 +172,6 @@ class OrderBook:
     @property
     def is_crossed(self) -> bool:
         return self.is_two_sided and self.bids[0].price >= self.asks[0].price
-
-    @property
-    def mid(self) -> Decimal | None:
-        """Mid price, or None when a side is empty (a one-sided book has no fair value)."""
-        if not self.is_two_sided:
-            return None
-        return (self.bids[0].price + self.asks[0].price) / 2
 
     @property
     def spread_bps(self) -> Decimal | None:

@@ -261,22 +261,40 @@ def _order(
 ) -> list[tuple[_Hop, Decimal]]:
     """Legs in execution order: a leg spending an asset waits for the legs that deliver it; among
     ready legs, those spending a non-quote asset go first (sells fund buys), larger first."""
-    pending: list[tuple[_Hop, Decimal]] = []
-    for symbol, signed in flows.items():
+    legs: list[tuple[_Hop, Decimal]] = []
+    for symbol, signed in sorted(flows.items()):
         m = markets[symbol]
         hop = _Hop(symbol, m.base, m.quote) if signed > 0 else _Hop(symbol, m.quote, m.base)
-        pending.append((hop, abs(signed)))
+        legs.append((hop, abs(signed)))
 
-    def key(item: tuple[_Hop, Decimal]) -> tuple[bool, Decimal, str]:
-        return (item[0].spends == quote, -item[1], item[0].symbol)
+    def key(i: int) -> tuple[bool, Decimal, str]:
+        hop, value = legs[i]
+        return (hop.spends == quote, -value, hop.symbol)
 
+    incoming: dict[str, int] = {}
+    spending: dict[str, list[int]] = {}
+    for i, (hop, _) in enumerate(legs):
+        incoming[hop.receives] = incoming.get(hop.receives, 0) + 1
+        spending.setdefault(hop.spends, []).append(i)
+    heap = [(key(i), i) for i, (hop, _) in enumerate(legs) if not incoming.get(hop.spends)]
+    heapq.heapify(heap)
+    done = [False] * len(legs)
     ordered: list[tuple[_Hop, Decimal]] = []
-    while pending:
-        incoming = {h.receives for h, _ in pending}
-        ready = [it for it in pending if it[0].spends not in incoming] or pending  # cycle: any
-        nxt = min(ready, key=key)
-        ordered.append(nxt)
-        pending.remove(nxt)
+    while len(ordered) < len(legs):
+        if not heap:  # a cycle of flows: release the first remaining leg by the same order
+            i = min((j for j in range(len(legs)) if not done[j]), key=key)
+            heap.append((key(i), i))
+        _, i = heapq.heappop(heap)
+        if done[i]:
+            continue
+        done[i] = True
+        ordered.append(legs[i])
+        receives = legs[i][0].receives
+        incoming[receives] -= 1
+        if incoming[receives] == 0:
+            for j in spending.get(receives, ()):
+                if not done[j]:
+                    heapq.heappush(heap, (key(j), j))
     return ordered
 
 
@@ -295,7 +313,12 @@ def _size(
     # The legs spending one asset are scaled together to what is there once everything that
     # delivers it has been sized (a buy budget never exceeds the quote held after the sells).
     scale: dict[str, Decimal] = {}
-    for i, (hop, value) in enumerate(ordered):
+    needs: dict[str, Decimal] = {}
+    for hop, value in ordered:
+        m = markets[hop.symbol]
+        spend = _spend_for(m, books[hop.symbol], hop, value, price_of(m.base))
+        needs[hop.spends] = needs.get(hop.spends, ZERO) + spend
+    for hop, value in ordered:
         m = markets[hop.symbol]
         book = books[hop.symbol]
         side = Side.SELL if hop.spends == m.base else Side.BUY
@@ -304,16 +327,7 @@ def _size(
         fee = m.taker_fee
         have = balance.get(hop.spends, ZERO)
         if hop.spends not in scale:
-            need = sum(
-                (
-                    _spend_for(
-                        markets[h.symbol], books[h.symbol], h, v, price_of(markets[h.symbol].base)
-                    )
-                    for h, v in ordered[i:]
-                    if h.spends == hop.spends
-                ),
-                ZERO,
-            )
+            need = needs[hop.spends]
             scale[hop.spends] = min(ONE, have / need) if need > 0 else ZERO
         value *= scale[hop.spends]
         wanted = value / price_of(m.base)
