@@ -91,8 +91,19 @@ def _market(symbol: str, spec: Any) -> Market:
         if key not in spec:
             raise SnapshotError(f"markets.{symbol}.{key}: missing")
     values = {k: _decimal(v, f"markets.{symbol}.{k}") for k, v in spec.items()}
+    zero = Decimal(0)
     try:
-        return Market(symbol=symbol, base=base, quote=quote, **values)
+        return Market(
+            symbol=symbol,
+            base=base,
+            quote=quote,
+            amount_step=values["amount_step"],
+            price_tick=values["price_tick"],
+            min_amount=values.get("min_amount", zero),
+            min_cost=values.get("min_cost", zero),
+            maker_fee=values.get("maker_fee", zero),
+            taker_fee=values.get("taker_fee", zero),
+        )
     except DomainError as exc:
         raise SnapshotError(str(exc)) from None
 

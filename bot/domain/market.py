@@ -41,6 +41,14 @@ def ceil_to_step(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(rounding=ROUND_CEILING) * step
 
 
+def _to_digits(value: Decimal, digits: int, rounding: str) -> Decimal:
+    """`value` rounded to `digits` significant digits in the direction `rounding`."""
+    if value == 0:
+        return value
+    exponent = value.adjusted() - digits + 1
+    return value.quantize(Decimal(1).scaleb(exponent), rounding=rounding)
+
+
 @dataclass(frozen=True, slots=True)
 class Market:
     """A spot market `base/quote` with the exchange's filters and fees.
@@ -58,6 +66,10 @@ class Market:
     min_cost: Decimal = ZERO
     maker_fee: Decimal = ZERO
     taker_fee: Decimal = ZERO
+    # Set on exchanges that count precision in significant digits (ccxt's SIGNIFICANT_DIGITS
+    # mode): amounts and prices are then rounded to that many digits as well as to the step.
+    amount_digits: int | None = None
+    price_digits: int | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -80,11 +92,16 @@ class Market:
 
     def round_amount(self, amount: Decimal) -> Decimal:
         """Round an order amount down to the step: never trade more than intended."""
+        if self.amount_digits is not None:
+            amount = _to_digits(amount, self.amount_digits, ROUND_FLOOR)
         return floor_to_step(amount, self.amount_step)
 
     def round_price(self, price: Decimal, side: Side) -> Decimal:
         """Round a limit price to the tick toward safety: a buy never pays more, a sell never
         accepts less, than the unrounded price."""
+        rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+        if self.price_digits is not None:
+            price = _to_digits(price, self.price_digits, rounding)
         if side is Side.BUY:
             return floor_to_step(price, self.price_tick)
         return ceil_to_step(price, self.price_tick)
@@ -98,7 +115,7 @@ class Market:
         """Why the exchange would reject this order (a reason to show a person), or None."""
         if amount <= 0:
             return f"amount {amount} is not positive"
-        if amount % self.amount_step != 0:
+        if self.round_amount(amount) != amount:
             return f"amount {amount} is not a multiple of the step {self.amount_step}"
         if amount < self.min_amount:
             return f"amount {amount} is below the minimum {self.min_amount} {self.base}"

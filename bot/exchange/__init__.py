@@ -1,0 +1,1 @@
+"""The ccxt boundary: the gateway, and the factory that builds each backend."""

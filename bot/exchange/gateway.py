@@ -1,0 +1,428 @@
+"""The gateway: the only code that talks to ccxt (or a backend with ccxt's unified API).
+
+It paces requests (asyncio-throttle; ccxt's own limiter is switched off by the backend factory so
+the two do not stack), retries transient failures with exponential backoff and jitter, converts
+ccxt's dicts and floats into domain values once, and turns ccxt's exceptions into ours.
+
+ccxt's hierarchy decides the order of every `except` here: `RequestTimeout`, `DDoSProtection`,
+`RateLimitExceeded`, `ExchangeNotAvailable` and `InvalidNonce` are `NetworkError`s;
+`OrderNotFound`, `OrderImmediatelyFillable` and `DuplicateOrderId` are `InvalidOrder`s;
+`PermissionDenied` and `AccountSuspended` are `AuthenticationError`s.
+
+Placement is idempotent. Every order carries a client order id. A `NetworkError` from
+`create_order` is ambiguous (the order may exist), so the gateway looks the order up by its client
+id before it decides to send again: a lost reply never yields two orders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import ccxt.async_support as ccxt
+from asyncio_throttle.throttler import Throttler
+
+from bot.domain.market import ZERO, Market, OrderBook, Side
+from bot.domain.orders import FillReport, OrderReport, OrderRequest, OrderStatus, TimeInForce
+from bot.errors import BotError
+from bot.observability import get_logger
+
+log = get_logger("bot.exchange")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class GatewayError(BotError):
+    """An exchange call failed in a way the caller must handle."""
+
+
+class ExchangeUnavailable(GatewayError):
+    """Transient failures went on past the retry budget."""
+
+
+class AuthFailed(GatewayError):
+    """The exchange refused the credentials or the permission: stop trading, tell the operator."""
+
+
+class InsufficientBalance(GatewayError):
+    """The exchange says the account cannot pay for the order."""
+
+
+class OrderRejected(GatewayError):
+    """The order breaks a rule (filters, price, amount); sending it again would fail again."""
+
+
+class WouldCross(OrderRejected):
+    """A post-only order would have taken liquidity and was refused."""
+
+
+class OrderUnknown(GatewayError):
+    """The exchange does not know that order."""
+
+
+class AmbiguousOrder(GatewayError):
+    """An order may exist and the exchange could not be asked: reconcile before acting."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5  # total tries per call
+    base_delay: float = 0.5  # seconds, doubled each retry
+    max_delay: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Balances:
+    free: Mapping[str, Decimal]
+    used: Mapping[str, Decimal]
+
+    def total(self, asset: str) -> Decimal:
+        return self.free.get(asset, ZERO) + self.used.get(asset, ZERO)
+
+
+def dec(value: Any) -> Decimal:
+    """A ccxt number (float, int or numeric string) as an exact Decimal of what was printed."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"not a number: {value!r}")
+    return Decimal(str(value))
+
+
+def _opt(value: Any) -> Decimal | None:
+    return None if value is None else dec(value)
+
+
+def _step(precision: Any, mode: int) -> tuple[Decimal, int | None]:
+    """(step, significant digits) from a ccxt precision value in the exchange's precision mode."""
+    if precision is None:
+        return Decimal("1e-8"), None
+    if mode == ccxt.TICK_SIZE:
+        return dec(precision), None
+    if mode == ccxt.DECIMAL_PLACES:
+        return Decimal(1).scaleb(-int(precision)), None
+    if mode == ccxt.SIGNIFICANT_DIGITS:
+        return Decimal("1e-18"), int(precision)
+    raise ValueError(f"unknown ccxt precision mode {mode}")
+
+
+def market_from_ccxt(raw: Mapping[str, Any], mode: int, default_fees: Mapping[str, Any]) -> Market:
+    precision = raw.get("precision") or {}
+    limits = raw.get("limits") or {}
+    amount_step, amount_digits = _step(precision.get("amount"), mode)
+    price_tick, price_digits = _step(precision.get("price"), mode)
+    maker = raw.get("maker", default_fees.get("maker"))
+    taker = raw.get("taker", default_fees.get("taker"))
+    return Market(
+        symbol=raw["symbol"],
+        base=raw["base"],
+        quote=raw["quote"],
+        amount_step=amount_step,
+        price_tick=price_tick,
+        min_amount=_opt((limits.get("amount") or {}).get("min")) or ZERO,
+        min_cost=_opt((limits.get("cost") or {}).get("min")) or ZERO,
+        maker_fee=_opt(maker) or ZERO,
+        taker_fee=_opt(taker) or ZERO,
+        amount_digits=amount_digits,
+        price_digits=price_digits,
+    )
+
+
+def book_from_ccxt(symbol: str, raw: Mapping[str, Any]) -> OrderBook:
+    return OrderBook.from_pairs(
+        symbol,
+        ((dec(p), dec(a)) for p, a, *_ in raw.get("bids") or ()),
+        ((dec(p), dec(a)) for p, a, *_ in raw.get("asks") or ()),
+    )
+
+
+_STATUS = {
+    "open": OrderStatus.OPEN,
+    "closed": OrderStatus.CLOSED,
+    "canceled": OrderStatus.CANCELED,
+    "cancelled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+
+
+def _fee(raw: Mapping[str, Any]) -> tuple[Decimal, str | None]:
+    fees = raw.get("fees") or ([raw["fee"]] if raw.get("fee") else [])
+    total = ZERO
+    currency = None
+    for fee in fees:
+        if fee and fee.get("cost") is not None:
+            total += dec(fee["cost"])
+            currency = fee.get("currency") or currency
+    return total, currency
+
+
+def order_from_ccxt(raw: Mapping[str, Any]) -> OrderReport:
+    filled = _opt(raw.get("filled")) or ZERO
+    average = _opt(raw.get("average"))
+    cost = _opt(raw.get("cost"))
+    if average is None and filled > 0 and cost:
+        average = cost / filled
+    fee, fee_currency = _fee(raw)
+    status = _STATUS.get(str(raw.get("status")), OrderStatus.OPEN)
+    return OrderReport(
+        client_id=raw.get("clientOrderId"),
+        exchange_id=str(raw["id"]),
+        symbol=raw["symbol"],
+        side=Side(raw["side"]),
+        amount=_opt(raw.get("amount")) or filled,
+        price=_opt(raw.get("price")),
+        status=status,
+        filled=filled,
+        average=average,
+        fee=fee,
+        fee_currency=fee_currency,
+        timestamp_ms=raw.get("timestamp"),
+    )
+
+
+def fill_from_ccxt(raw: Mapping[str, Any]) -> FillReport:
+    fee, fee_currency = _fee(raw)
+    taker_or_maker = raw.get("takerOrMaker")
+    info = raw.get("info") or {}
+    return FillReport(
+        trade_id=str(raw["id"]),
+        exchange_order_id=str(raw.get("order")),
+        client_id=raw.get("clientOrderId") or info.get("clientOrderId"),
+        symbol=raw["symbol"],
+        side=Side(raw["side"]),
+        amount=dec(raw["amount"]),
+        price=dec(raw["price"]),
+        fee=fee,
+        fee_currency=fee_currency,
+        maker=None if taker_or_maker is None else taker_or_maker == "maker",
+        timestamp_ms=raw.get("timestamp"),
+    )
+
+
+class Gateway:
+    """Typed, paced, retried access to one exchange account."""
+
+    def __init__(
+        self,
+        exchange: Any,
+        *,
+        requests_per_second: float | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.exchange = exchange
+        rate = requests_per_second or 1000.0 / max(float(getattr(exchange, "rateLimit", 50)), 1.0)
+        # Pace in whole-second windows: `rate` calls per second, at least one.
+        self._throttler = Throttler(rate_limit=max(1, int(rate)), period=1.0)
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.markets: dict[str, Market] = {}
+        self.requests = 0  # calls sent to the exchange, retries included
+
+    @property
+    def id(self) -> str:
+        return str(getattr(self.exchange, "id", "exchange"))
+
+    async def close(self) -> None:
+        await self.exchange.close()
+
+    # -- the one place that calls the backend ---------------------------------------------------
+
+    async def _send(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        async with self._throttler:
+            self.requests += 1
+            return await getattr(self.exchange, method)(*args, **kwargs)
+
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call with retries on transient errors; translate the rest. Not for create_order."""
+        attempt = 0
+        while True:
+            try:
+                return await self._send(method, *args, **kwargs)
+            except ccxt.NetworkError as exc:
+                attempt += 1
+                if attempt >= self.retry.attempts:
+                    raise ExchangeUnavailable(
+                        f"{self.id} {method}: {type(exc).__name__} after {attempt} tries: {exc}"
+                    ) from exc
+                await self._backoff(method, attempt, exc)
+            except ccxt.BaseError as exc:
+                raise self._translate(method, exc) from exc
+
+    def _translate(self, method: str, exc: Exception) -> GatewayError:
+        where = f"{self.id} {method}"
+        if isinstance(exc, ccxt.AuthenticationError):
+            return AuthFailed(
+                f"{where}: the exchange refused the API key or its permissions: {exc}"
+            )
+        if isinstance(exc, ccxt.InsufficientFunds):
+            return InsufficientBalance(f"{where}: insufficient balance: {exc}")
+        if isinstance(exc, ccxt.OrderNotFound):
+            return OrderUnknown(f"{where}: order not found: {exc}")
+        if isinstance(exc, ccxt.OrderImmediatelyFillable):
+            return WouldCross(f"{where}: post-only order would take liquidity: {exc}")
+        if isinstance(exc, ccxt.InvalidOrder):
+            return OrderRejected(f"{where}: order rejected: {exc}")
+        return GatewayError(f"{where}: {type(exc).__name__}: {exc}")
+
+    def _retry_after(self) -> float | None:
+        headers = getattr(self.exchange, "last_response_headers", None) or {}
+        for key, value in dict(headers).items():
+            if str(key).lower() == "retry-after":
+                try:
+                    return float(value)
+                except (TypeError, ValueError):
+                    return None
+        return None
+
+    async def _backoff(self, method: str, attempt: int, exc: Exception) -> None:
+        delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
+        delay *= self._rng.uniform(0.5, 1.0)
+        if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+            retry_after = self._retry_after()
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, self.retry.max_delay * 4))
+        log.warning(
+            "exchange_retry",
+            exchange=self.id,
+            method=method,
+            attempt=attempt,
+            error=type(exc).__name__,
+            delay_s=round(delay, 3),
+        )
+        await self._sleep(delay)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def load_markets(self) -> dict[str, Market]:
+        raw = await self._call("load_markets")
+        mode = int(getattr(self.exchange, "precisionMode", ccxt.TICK_SIZE))
+        fees = (getattr(self.exchange, "fees", None) or {}).get("trading", {})
+        markets = {}
+        for symbol, m in raw.items():
+            if m.get("spot", True) and m.get("active", True) is not False:
+                markets[symbol] = market_from_ccxt(m, mode, fees)
+        self.markets = markets
+        return markets
+
+    async def fetch_balances(self) -> Balances:
+        raw = await self._call("fetch_balance")
+        free: dict[str, Decimal] = {}
+        used: dict[str, Decimal] = {}
+        for asset, amounts in (raw.get("free") or {}).items():
+            if amounts is not None:
+                free[asset] = dec(amounts)
+        for asset, amounts in (raw.get("used") or {}).items():
+            if amounts is not None:
+                used[asset] = dec(amounts)
+        return Balances(free, used)
+
+    async def fetch_order_book(self, symbol: str, depth: int | None = None) -> OrderBook:
+        raw = await self._call("fetch_order_book", symbol, depth)
+        return book_from_ccxt(symbol, raw)
+
+    async def fetch_order_books(
+        self, symbols: Iterable[str], depth: int | None = None
+    ) -> dict[str, OrderBook]:
+        wanted = sorted(set(symbols))
+        books = await asyncio.gather(*(self.fetch_order_book(s, depth) for s in wanted))
+        return dict(zip(wanted, books, strict=True))
+
+    async def fetch_order(self, symbol: str, client_id: str) -> OrderReport | None:
+        """Look an order up by our client id; None when the exchange does not know it."""
+        try:
+            raw = await self._call("fetch_order", client_id, symbol, {"clientOrderId": client_id})
+        except OrderUnknown:
+            return None
+        return order_from_ccxt(raw)
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
+        raw = await self._call("fetch_open_orders", symbol)
+        return [order_from_ccxt(o) for o in raw]
+
+    async def fetch_my_trades(
+        self, symbol: str, since_ms: int | None = None, limit: int | None = None
+    ) -> list[FillReport]:
+        raw = await self._call("fetch_my_trades", symbol, since_ms, limit)
+        return [fill_from_ccxt(t) for t in raw]
+
+    # -- trading --------------------------------------------------------------------------------
+
+    async def place_order(self, request: OrderRequest) -> OrderReport:
+        """Place a limit order exactly once, whatever the network does.
+
+        The market's filters are checked here first: ccxt does not check minimum notional, and
+        Binance answers a filter failure with a generic bad-request error.
+        """
+        market = self.markets.get(request.symbol)
+        if market is None:
+            raise OrderRejected(f"{request.symbol}: unknown market (load_markets first)")
+        reason = market.rejects(request.amount, request.price)
+        if reason is None and market.round_price(request.price, request.side) != request.price:
+            reason = f"price {request.price} is not on the tick {market.price_tick}"
+        if reason is not None:
+            raise OrderRejected(f"{request.symbol} {request.client_id}: {reason}; not sent")
+        params: dict[str, Any] = {"clientOrderId": request.client_id}
+        if request.post_only:
+            params["postOnly"] = True
+        elif request.time_in_force is not TimeInForce.GTC:
+            params["timeInForce"] = request.time_in_force.value
+        args = (request.symbol, "limit", request.side.value, float(request.amount))
+        attempt = 0
+        while True:
+            try:
+                raw = await self._send("create_order", *args, float(request.price), params)
+                return order_from_ccxt(
+                    {**raw, "clientOrderId": raw.get("clientOrderId") or request.client_id}
+                )
+            except ccxt.NetworkError as exc:
+                attempt += 1
+                log.warning(
+                    "order_reply_lost",
+                    client_id=request.client_id,
+                    symbol=request.symbol,
+                    error=type(exc).__name__,
+                )
+                found = await self._find_after_failure(request)
+                if found is not None:
+                    log.info(
+                        "order_found_after_failure",
+                        client_id=request.client_id,
+                        id=found.exchange_id,
+                    )
+                    return found
+                if attempt >= self.retry.attempts:
+                    raise ExchangeUnavailable(
+                        f"{self.id} create_order {request.client_id}: not placed after"
+                        f" {attempt} tries: {type(exc).__name__}: {exc}"
+                    ) from exc
+                await self._backoff("create_order", attempt, exc)
+            except ccxt.BaseError as exc:
+                raise self._translate("create_order", exc) from exc
+
+    async def _find_after_failure(self, request: OrderRequest) -> OrderReport | None:
+        try:
+            return await self.fetch_order(request.symbol, request.client_id)
+        except ExchangeUnavailable as exc:
+            raise AmbiguousOrder(
+                f"{request.client_id} on {request.symbol}: the exchange may hold this order and"
+                f" cannot be asked: {exc}"
+            ) from exc
+
+    async def cancel_order(self, symbol: str, exchange_id: str) -> OrderReport | None:
+        """Cancel; returns the final report, or None when the order was already gone."""
+        with contextlib.suppress(OrderUnknown):  # already filled or cancelled: report below
+            await self._call("cancel_order", exchange_id, symbol)
+        try:
+            raw = await self._call("fetch_order", exchange_id, symbol)
+        except OrderUnknown:
+            return None
+        return order_from_ccxt(raw)
