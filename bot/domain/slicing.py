@@ -175,7 +175,14 @@ def next_child(
     mid = book.mid
     assert mid is not None
     side = state.side
-    within = book.quantity_within_bps(side, policy.band_bps)
+    # A passive child is sized like a taker would be, but with at least the spread in reach, so a
+    # spread wider than the band still leaves it something to measure.
+    reach = policy.band_bps
+    if phase is Phase.PASSIVE:
+        spread = book.spread_bps
+        assert spread is not None
+        reach = max(reach, spread)
+    within = book.quantity_within_bps(side, reach)
     amount = within * policy.participation
     amount = min(amount, remaining)
     if phase is Phase.TAKE:
@@ -187,7 +194,7 @@ def next_child(
     amount = market.round_amount(amount)
     if amount <= 0 or market.rejects(amount, price) is not None:
         return Wait(
-            f"book too thin: {within} {market.base} within {policy.band_bps} bps of the mid,"
+            f"book too thin: {within} {market.base} within {reach:.1f} bps of the mid,"
             f" a child of {policy.participation:.0%} of it is below the market minimum"
         )
     if phase is Phase.TAKE:
