@@ -1,0 +1,1 @@
+"""Working a plan on the exchange: legs, child orders, fills."""

@@ -1,0 +1,299 @@
+"""The executor: works each leg of a plan as a series of child limit orders.
+
+For one leg it repeats { book -> slicer -> place -> wait -> cancel the rest -> account the fills }
+until the slicer says done (or dust), or halt. Every child carries a client order id that the
+recorder sees before the order is sent, so a crash or a lost reply never yields a duplicate.
+Each leg ends with one trade query, so fees are the exchange's, not estimates.
+
+Every fill is judged against the leg's arrival mid (the mid when the rebalance started):
+implementation shortfall in bps, price and fees apart and together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+from bot.clock import Clock
+from bot.domain.market import BPS, ZERO, Market, Side
+from bot.domain.orders import FillReport, OrderReport, OrderRequest
+from bot.domain.planner import Leg
+from bot.domain.slicing import (
+    Child,
+    Done,
+    ExecutionPolicy,
+    Halt,
+    LegState,
+    Phase,
+    Style,
+    Wait,
+    next_child,
+    should_repeg,
+)
+from bot.exchange.gateway import (
+    Gateway,
+    GatewayError,
+    InsufficientBalance,
+    OrderRejected,
+    WouldCross,
+)
+from bot.observability import get_logger
+
+log = get_logger("bot.execution")
+
+
+class LegOutcome(StrEnum):
+    DONE = "done"  # filled, or the remainder is dust
+    HALTED = "halted"  # given up: guard deadline, leg deadline, exchange refusal
+    FAILED = "failed"  # an error the executor cannot work around
+
+
+class Recorder(Protocol):
+    """Where the executor reports what it does (the journal). Intent comes before the order."""
+
+    def child_intent(self, leg_key: str, request: OrderRequest, phase: Phase) -> None: ...
+
+    def child_update(self, leg_key: str, report: OrderReport) -> None: ...
+
+    def fills(self, leg_key: str, fills: list[FillReport]) -> None: ...
+
+
+class NullRecorder:
+    def child_intent(self, leg_key: str, request: OrderRequest, phase: Phase) -> None:
+        pass
+
+    def child_update(self, leg_key: str, report: OrderReport) -> None:
+        pass
+
+    def fills(self, leg_key: str, fills: list[FillReport]) -> None:
+        pass
+
+
+@dataclass
+class LegReport:
+    key: str
+    symbol: str
+    side: Side
+    planned: Decimal
+    arrival_mid: Decimal
+    filled: Decimal = ZERO
+    cost: Decimal = ZERO  # market quote paid (buy) or received (sell), before fees
+    fees: Decimal = ZERO  # in the market's quote
+    children: int = 0
+    requests: int = 0
+    outcome: LegOutcome = LegOutcome.DONE
+    reason: str = ""
+    started: float = 0.0
+    finished: float = 0.0
+    client_ids: list[str] = field(default_factory=list)
+    order_ids: set[str] = field(default_factory=set)
+
+    @property
+    def average(self) -> Decimal | None:
+        return self.cost / self.filled if self.filled else None
+
+    @property
+    def price_bps(self) -> Decimal:
+        """Shortfall from the price alone: paid above (bought) or received below (sold) arrival."""
+        avg = self.average
+        if avg is None:
+            return ZERO
+        signed = avg - self.arrival_mid if self.side is Side.BUY else self.arrival_mid - avg
+        return signed / self.arrival_mid * BPS
+
+    @property
+    def fee_bps(self) -> Decimal:
+        return self.fees / self.cost * BPS if self.cost else ZERO
+
+    @property
+    def shortfall_bps(self) -> Decimal:
+        return self.price_bps + self.fee_bps
+
+    @property
+    def duration(self) -> float:
+        return self.finished - self.started
+
+
+def fee_in_quote(fill: FillReport, market: Market) -> Decimal:
+    """A fill's fee in the market's quote (fees taken in the base are valued at the fill price)."""
+    if fill.fee_currency == market.base:
+        return fill.fee * fill.price
+    if fill.fee_currency in (market.quote, None):
+        return fill.fee
+    # Paid in a third currency (BNB on Binance): value unknown here; count the market's rate.
+    return fill.cost * (market.maker_fee if fill.maker else market.taker_fee)
+
+
+class Executor:
+    def __init__(
+        self,
+        gateway: Gateway,
+        policy: ExecutionPolicy,
+        clock: Clock,
+        *,
+        recorder: Recorder | None = None,
+        book_depth: int = 50,
+    ) -> None:
+        self.gateway = gateway
+        self.policy = policy
+        self.clock = clock
+        self.recorder: Recorder = recorder or NullRecorder()
+        self.book_depth = book_depth
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Place no new child; the current one is cancelled at its next check."""
+        self._stopping = True
+
+    async def run_leg(self, leg: Leg, arrival_mid: Decimal, key: str) -> LegReport:
+        market = self.gateway.markets[leg.symbol]
+        report = LegReport(key, leg.symbol, leg.side, leg.amount, arrival_mid)
+        report.started = self.clock.time()
+        requests_before = self.gateway.requests
+        log.info(
+            "leg_started", leg=key, symbol=leg.symbol, side=leg.side.value, amount=str(leg.amount)
+        )
+        try:
+            await self._work(leg, market, report)
+        except GatewayError as exc:
+            report.outcome, report.reason = LegOutcome.FAILED, str(exc)
+            log.error("leg_failed", leg=key, error=str(exc))
+        report.finished = self.clock.time()
+        await self._settle_fees(market, report)
+        report.requests = self.gateway.requests - requests_before
+        log.info(
+            "leg_finished",
+            leg=key,
+            outcome=report.outcome.value,
+            reason=report.reason,
+            filled=str(report.filled),
+            children=report.children,
+            shortfall_bps=f"{report.shortfall_bps:.2f}",
+        )
+        return report
+
+    async def _work(self, leg: Leg, market: Market, report: LegReport) -> None:
+        policy = self.policy
+        paused_since: float | None = None
+        forced_phase: Phase | None = None
+        while True:
+            if self._stopping:
+                report.outcome, report.reason = LegOutcome.HALTED, "stopping"
+                return
+            now = self.clock.time()
+            remaining = leg.amount - report.filled
+            book = await self.gateway.fetch_order_book(leg.symbol, self.book_depth)
+            state = LegState(
+                side=leg.side,
+                remaining=remaining,
+                arrival_mid=report.arrival_mid,
+                elapsed=now - report.started,
+                paused_for=0.0 if paused_since is None else now - paused_since,
+            )
+            decision = next_child(market, book, state, policy, forced_phase)
+            forced_phase = None
+            if isinstance(decision, Done):
+                report.reason = decision.reason if remaining > 0 else "filled"
+                return
+            if isinstance(decision, Halt):
+                report.outcome, report.reason = LegOutcome.HALTED, decision.reason
+                log.warning("leg_halted", leg=report.key, reason=decision.reason)
+                return
+            if isinstance(decision, Wait):
+                if decision.deviation:
+                    paused_since = now if paused_since is None else paused_since
+                else:
+                    paused_since = None
+                log.info("leg_waiting", leg=report.key, reason=decision.reason)
+                await self.clock.sleep(policy.child_timeout)
+                continue
+            paused_since = None
+            filled_before = report.filled
+            outcome = await self._child(market, decision, report)
+            if outcome == "funds":
+                return
+            took = report.filled > filled_before
+            if decision.phase is Phase.PASSIVE and policy.style is Style.PASSIVE_THEN_TAKE:
+                # the rest of this child is taken now, within the band
+                forced_phase = Phase.TAKE if outcome != "repeg" else None
+            elif decision.phase is Phase.TAKE and took:
+                await self.clock.sleep(policy.child_timeout)  # let the book refill
+
+    async def _child(self, market: Market, child: Child, report: LegReport) -> str:
+        """Place one child and see it to a final state. Returns how it ended."""
+        report.children += 1
+        client_id = f"{report.key}c{report.children}"
+        request = OrderRequest(
+            client_id=client_id,
+            symbol=market.symbol,
+            side=child.side,
+            amount=child.amount,
+            price=child.price,
+            time_in_force=child.time_in_force,
+            post_only=child.post_only,
+        )
+        self.recorder.child_intent(report.key, request, child.phase)
+        report.client_ids.append(client_id)
+        try:
+            order = await self.gateway.place_order(request)
+        except WouldCross:
+            await self.clock.sleep(min(1.0, self.policy.child_timeout))
+            return "crossed"
+        except InsufficientBalance as exc:
+            report.reason = f"insufficient balance: {exc}"
+            log.warning("child_unfunded", leg=report.key, client_id=client_id)
+            return "funds"
+        except OrderRejected as exc:
+            report.outcome, report.reason = LegOutcome.HALTED, str(exc)
+            return "funds"
+        self.recorder.child_update(report.key, order)
+        report.order_ids.add(order.exchange_id)
+        ended = "done"
+        if not order.status.is_final:
+            order, ended = await self._wait(market, child, order, report)
+        self.recorder.child_update(report.key, order)
+        report.filled += order.filled
+        report.cost += order.cost
+        return ended
+
+    async def _wait(
+        self, market: Market, child: Child, order: OrderReport, report: LegReport
+    ) -> tuple[OrderReport, str]:
+        """Let a resting child work, check it once halfway, then cancel what is left."""
+        policy = self.policy
+        life = (
+            policy.passive_timeout
+            if policy.style is Style.PASSIVE_THEN_TAKE
+            else policy.child_timeout
+        )
+        ended = "done"
+        await self.clock.sleep(life / 2)
+        current = await self.gateway.fetch_order(market.symbol, order.client_id or "")
+        order = current or order
+        if not order.status.is_final and not self._stopping:
+            book = await self.gateway.fetch_order_book(market.symbol, self.book_depth)
+            if should_repeg(child.price, book, child.side):
+                ended = "repeg"
+            else:
+                await self.clock.sleep(life / 2)
+        if not order.status.is_final:
+            final = await self.gateway.cancel_order(market.symbol, order.exchange_id)
+            order = final or order
+        return order, ended
+
+    async def _settle_fees(self, market: Market, report: LegReport) -> None:
+        """Fees from the exchange's own trade records for this leg's children."""
+        if report.filled <= 0:
+            return
+        since = int(report.started * 1000) - 1000
+        try:
+            trades = await self.gateway.fetch_my_trades(market.symbol, since)
+        except GatewayError as exc:
+            report.fees = report.cost * market.taker_fee
+            log.warning("fees_estimated", leg=report.key, error=str(exc))
+            return
+        mine = [t for t in trades if t.exchange_order_id in report.order_ids]
+        self.recorder.fills(report.key, mine)
+        report.fees = sum((fee_in_quote(t, market) for t in mine), ZERO)
