@@ -151,6 +151,9 @@ _STATUS = {
 }
 
 
+_FINAL = frozenset({"closed", "canceled", "cancelled", "expired", "rejected"})
+
+
 def _fee(raw: Mapping[str, Any]) -> tuple[Decimal, str | None]:
     fees = raw.get("fees") or ([raw["fee"]] if raw.get("fee") else [])
     total = ZERO
@@ -418,9 +421,16 @@ class Gateway:
             ) from exc
 
     async def cancel_order(self, symbol: str, exchange_id: str) -> OrderReport | None:
-        """Cancel; returns the final report, or None when the order was already gone."""
-        with contextlib.suppress(OrderUnknown):  # already filled or cancelled: report below
-            await self._call("cancel_order", exchange_id, symbol)
+        """Cancel; returns the final report, or None when the exchange does not know the order.
+
+        The cancel reply is used when it is a complete, final order (Binance's is); otherwise
+        one more query asks for the order's final state.
+        """
+        raw: Any = None
+        with contextlib.suppress(OrderUnknown):  # already filled or cancelled: query below
+            raw = await self._call("cancel_order", exchange_id, symbol)
+        if isinstance(raw, dict) and raw.get("status") in _FINAL and raw.get("filled") is not None:
+            return order_from_ccxt(raw)
         try:
             raw = await self._call("fetch_order", exchange_id, symbol)
         except OrderUnknown:

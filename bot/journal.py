@@ -1,0 +1,402 @@
+"""The journal: a SQLite file (WAL) that remembers every rebalance, leg, child order and fill.
+
+The rule that makes restarts safe: an order's intent (its client id, market, side, price,
+amount) is written and committed before the order is sent. After a crash, every order the bot may
+have sent is in the journal, so start-up reconciliation can ask the exchange about each one and
+nothing is ever placed twice.
+
+Money is stored as decimal text. The schema is versioned with `PRAGMA user_version`; `MIGRATIONS`
+holds one script per version, applied in order inside a transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bot.domain.orders import FillReport, OrderReport, OrderRequest, OrderStatus
+from bot.domain.slicing import Phase
+
+MIGRATIONS: tuple[str, ...] = (
+    # v1
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE rebalances (
+        id INTEGER PRIMARY KEY,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        status TEXT NOT NULL,            -- running | done | halted | failed | interrupted
+        reason TEXT NOT NULL DEFAULT '',
+        mode TEXT NOT NULL,
+        value_before TEXT,
+        est_cost TEXT,
+        report TEXT                      -- JSON summary when finished
+    );
+    CREATE TABLE legs (
+        key TEXT PRIMARY KEY,
+        rebalance_id INTEGER NOT NULL REFERENCES rebalances(id),
+        seq INTEGER NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        planned TEXT NOT NULL,
+        arrival_mid TEXT NOT NULL,
+        status TEXT NOT NULL,            -- running | done | halted | failed | interrupted
+        reason TEXT NOT NULL DEFAULT '',
+        filled TEXT NOT NULL DEFAULT '0',
+        cost TEXT NOT NULL DEFAULT '0',
+        fees TEXT NOT NULL DEFAULT '0',
+        value TEXT NOT NULL DEFAULT '0', -- traded value in the portfolio quote
+        started_at REAL NOT NULL,
+        finished_at REAL
+    );
+    CREATE TABLE orders (
+        client_id TEXT PRIMARY KEY,
+        leg_key TEXT REFERENCES legs(key),
+        exchange_id TEXT,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        price TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        time_in_force TEXT NOT NULL,
+        post_only INTEGER NOT NULL,
+        status TEXT NOT NULL,            -- intent | open | closed | canceled | expired | rejected
+        filled TEXT NOT NULL DEFAULT '0',
+        average TEXT,
+        fee TEXT NOT NULL DEFAULT '0',
+        fee_currency TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX orders_status ON orders(status);
+    CREATE TABLE fills (
+        trade_id TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        exchange_order_id TEXT NOT NULL,
+        client_id TEXT,
+        leg_key TEXT,
+        side TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        price TEXT NOT NULL,
+        fee TEXT NOT NULL,
+        fee_currency TEXT,
+        maker INTEGER,
+        ts_ms INTEGER,
+        PRIMARY KEY (trade_id, symbol)
+    );
+    CREATE TABLE snapshots (
+        id INTEGER PRIMARY KEY,
+        taken_at REAL NOT NULL,
+        kind TEXT NOT NULL,              -- before | after | poll
+        total TEXT NOT NULL,
+        weights TEXT NOT NULL            -- JSON {asset: weight}
+    );
+    CREATE TABLE halts (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        reason TEXT NOT NULL,
+        cleared_at REAL,
+        cleared_by TEXT
+    );
+    """,
+)
+
+OPEN_STATUSES = ("intent", "open")
+
+
+@dataclass(frozen=True, slots=True)
+class JournalOrder:
+    client_id: str
+    leg_key: str | None
+    exchange_id: str | None
+    symbol: str
+    side: str
+    price: Decimal
+    amount: Decimal
+    status: str
+    filled: Decimal
+
+
+class Journal:
+    """One SQLite file; every write is its own committed transaction."""
+
+    def __init__(self, path: Path | str, now: Any = time.time) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._now = now
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        current = self.version
+        if current > len(MIGRATIONS):
+            raise RuntimeError(
+                f"journal {self.path} has schema v{current}, newer than this bot knows"
+                f" (v{len(MIGRATIONS)}): upgrade the bot"
+            )
+        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            with self._tx():
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {version}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- meta -------------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # -- rebalances and legs ----------------------------------------------------------------------
+
+    def start_rebalance(self, mode: str, value_before: Decimal, est_cost: Decimal) -> int:
+        cur = self.db.execute(
+            "INSERT INTO rebalances (started_at, status, mode, value_before, est_cost)"
+            " VALUES (?, 'running', ?, ?, ?)",
+            (self._now(), mode, str(value_before), str(est_cost)),
+        )
+        return int(cur.lastrowid or 0)
+
+    def finish_rebalance(
+        self, rebalance_id: int, status: str, reason: str, report: Mapping[str, Any]
+    ) -> None:
+        self.db.execute(
+            "UPDATE rebalances SET finished_at = ?, status = ?, reason = ?, report = ?"
+            " WHERE id = ?",
+            (self._now(), status, reason, json.dumps(report, default=str), rebalance_id),
+        )
+
+    def start_leg(
+        self,
+        key: str,
+        rebalance_id: int,
+        seq: int,
+        symbol: str,
+        side: str,
+        planned: Decimal,
+        arrival_mid: Decimal,
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO legs (key, rebalance_id, seq, symbol, side, planned, arrival_mid, status,"
+            " started_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
+            (key, rebalance_id, seq, symbol, side, str(planned), str(arrival_mid), self._now()),
+        )
+
+    def finish_leg(
+        self,
+        key: str,
+        status: str,
+        reason: str,
+        filled: Decimal,
+        cost: Decimal,
+        fees: Decimal,
+        value: Decimal,
+    ) -> None:
+        self.db.execute(
+            "UPDATE legs SET status = ?, reason = ?, filled = ?, cost = ?, fees = ?, value = ?,"
+            " finished_at = ? WHERE key = ?",
+            (status, reason, str(filled), str(cost), str(fees), str(value), self._now(), key),
+        )
+
+    def interrupted(self) -> list[sqlite3.Row]:
+        """Rebalances a crash left running."""
+        return self.db.execute("SELECT * FROM rebalances WHERE status = 'running'").fetchall()
+
+    def mark_interrupted(self, rebalance_id: int, reason: str) -> None:
+        with self._tx():
+            self.db.execute(
+                "UPDATE legs SET status = 'interrupted', reason = ?, finished_at = ?"
+                " WHERE rebalance_id = ? AND status = 'running'",
+                (reason, self._now(), rebalance_id),
+            )
+            self.db.execute(
+                "UPDATE rebalances SET status = 'interrupted', reason = ?, finished_at = ?"
+                " WHERE id = ?",
+                (reason, self._now(), rebalance_id),
+            )
+
+    # -- orders (the Recorder protocol of the executor) --------------------------------------------
+
+    def child_intent(self, leg_key: str, request: OrderRequest, phase: Phase) -> None:
+        """Committed before the order is sent."""
+        now = self._now()
+        self.db.execute(
+            "INSERT INTO orders (client_id, leg_key, symbol, side, price, amount, phase,"
+            " time_in_force, post_only, status, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?)",
+            (
+                request.client_id,
+                leg_key,
+                request.symbol,
+                request.side.value,
+                str(request.price),
+                str(request.amount),
+                phase.value,
+                request.time_in_force.value,
+                int(request.post_only),
+                now,
+                now,
+            ),
+        )
+
+    def child_update(self, leg_key: str | None, report: OrderReport) -> None:
+        if report.client_id is None:
+            return
+        self.db.execute(
+            "UPDATE orders SET exchange_id = ?, status = ?, filled = ?, average = ?, fee = ?,"
+            " fee_currency = ?, updated_at = ? WHERE client_id = ?",
+            (
+                report.exchange_id,
+                report.status.value,
+                str(report.filled),
+                None if report.average is None else str(report.average),
+                str(report.fee),
+                report.fee_currency,
+                self._now(),
+                report.client_id,
+            ),
+        )
+
+    def mark_order(self, client_id: str, status: OrderStatus | str) -> None:
+        value = status.value if isinstance(status, OrderStatus) else status
+        self.db.execute(
+            "UPDATE orders SET status = ?, updated_at = ? WHERE client_id = ?",
+            (value, self._now(), client_id),
+        )
+
+    def fills(self, leg_key: str | None, fills: list[FillReport]) -> None:
+        if not fills:
+            return
+        with self._tx():
+            for f in fills:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO fills (trade_id, symbol, exchange_order_id, client_id,"
+                    " leg_key, side, amount, price, fee, fee_currency, maker, ts_ms)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        f.trade_id,
+                        f.symbol,
+                        f.exchange_order_id,
+                        f.client_id,
+                        leg_key,
+                        f.side.value,
+                        str(f.amount),
+                        str(f.price),
+                        str(f.fee),
+                        f.fee_currency,
+                        None if f.maker is None else int(f.maker),
+                        f.timestamp_ms,
+                    ),
+                )
+
+    def order(self, client_id: str) -> JournalOrder | None:
+        row = self.db.execute("SELECT * FROM orders WHERE client_id = ?", (client_id,)).fetchone()
+        return None if row is None else _order(row)
+
+    def unsettled_orders(self) -> list[JournalOrder]:
+        """Orders that may still be live on the exchange: intent written, or last seen open."""
+        rows = self.db.execute(
+            "SELECT * FROM orders WHERE status IN ('intent', 'open') ORDER BY created_at"
+        ).fetchall()
+        return [_order(r) for r in rows]
+
+    def client_ids(self) -> list[str]:
+        return [str(r[0]) for r in self.db.execute("SELECT client_id FROM orders")]
+
+    def fill_ids(self) -> set[tuple[str, str]]:
+        return {
+            (str(r[0]), str(r[1])) for r in self.db.execute("SELECT trade_id, symbol FROM fills")
+        }
+
+    def next_sequence(self, name: str) -> int:
+        """A counter that survives restarts (client order ids are built from it)."""
+        with self._tx():
+            value = int(self.get_meta(f"seq:{name}") or 0) + 1
+            self.set_meta(f"seq:{name}", str(value))
+        return value
+
+    # -- snapshots and halts ----------------------------------------------------------------------
+
+    def snapshot(self, kind: str, total: Decimal, weights: Mapping[str, Decimal]) -> None:
+        self.db.execute(
+            "INSERT INTO snapshots (taken_at, kind, total, weights) VALUES (?, ?, ?, ?)",
+            (self._now(), kind, str(total), json.dumps({a: str(w) for a, w in weights.items()})),
+        )
+
+    def halt(self, reason: str) -> None:
+        if self.active_halt() is None:
+            self.db.execute("INSERT INTO halts (at, reason) VALUES (?, ?)", (self._now(), reason))
+
+    def active_halt(self) -> str | None:
+        row = self.db.execute(
+            "SELECT reason FROM halts WHERE cleared_at IS NULL ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def clear_halt(self, by: str) -> bool:
+        cur = self.db.execute(
+            "UPDATE halts SET cleared_at = ?, cleared_by = ? WHERE cleared_at IS NULL",
+            (self._now(), by),
+        )
+        return cur.rowcount > 0
+
+    def rebalances(self, limit: int = 20) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT * FROM rebalances ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+
+    def legs_of(self, rebalance_id: int) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT * FROM legs WHERE rebalance_id = ? ORDER BY seq", (rebalance_id,)
+        ).fetchall()
+
+    def turnover_since(self, since: float) -> Decimal:
+        """Value traded (portfolio quote) by legs started since `since` (daily turnover limit)."""
+        rows = self.db.execute("SELECT value FROM legs WHERE started_at >= ?", (since,)).fetchall()
+        return sum((Decimal(r[0]) for r in rows), Decimal(0))
+
+
+def _order(row: sqlite3.Row) -> JournalOrder:
+    return JournalOrder(
+        client_id=row["client_id"],
+        leg_key=row["leg_key"],
+        exchange_id=row["exchange_id"],
+        symbol=row["symbol"],
+        side=row["side"],
+        price=Decimal(row["price"]),
+        amount=Decimal(row["amount"]),
+        status=row["status"],
+        filled=Decimal(row["filled"]),
+    )
