@@ -33,6 +33,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.domain.planner import PlannerPolicy, RebalanceTo
 from bot.domain.portfolio import Band, BandKind, Bands
+from bot.domain.slicing import ExecutionPolicy, Style
 from bot.errors import ConfigError
 
 ENV_PREFIX = "REBALANCE_"
@@ -63,6 +64,14 @@ class Mode(StrEnum):
 class ExchangeSettings(_Section):
     id: str = Field(default="binance", min_length=1)
     mode: Mode = Mode.SIM
+    # Requests per second the gateway allows itself; default: from ccxt's `rateLimit`.
+    requests_per_second: Annotated[float, Field(gt=0)] | None = None
+    # Tries per call on transient errors (network, timeouts, 429, 5xx), with exponential backoff.
+    retries: Annotated[int, Field(ge=1, le=20)] = 5
+    # Seconds of ccxt's HTTP timeout.
+    timeout: Annotated[float, Field(gt=0)] = 10.0
+    # Extra ccxt options, merged over the bot's own (see the README).
+    options: dict[str, Any] = Field(default_factory=dict)
     # Credentials: from the environment only (the loader refuses them in a file).
     api_key: SecretStr | None = None
     secret: SecretStr | None = None
@@ -147,6 +156,43 @@ class RebalanceSettings(_Section):
         return PlannerPolicy(rebalance_to=self.to, direct_pairs=self.direct_pairs)
 
 
+class ExecutionSettings(_Section):
+    style: Style = Style.PASSIVE_THEN_TAKE
+    participation: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.25")
+    band_bps: Annotated[Decimal, Field(gt=0)] = Decimal(25)
+    max_order_notional: Annotated[Decimal, Field(gt=0)] | None = None
+    child_timeout: Annotated[float, Field(gt=0)] = 10.0
+    passive_timeout: Annotated[float, Field(gt=0)] = 20.0
+    max_spread_bps: Annotated[Decimal, Field(gt=0)] = Decimal(100)
+    max_deviation_bps: Annotated[Decimal, Field(gt=0)] = Decimal(150)
+    deviation_timeout: Annotated[float, Field(gt=0)] = 300.0
+    leg_deadline: Annotated[float, Field(gt=0)] = 1800.0
+    take_after: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.8")
+    book_depth: Annotated[int, Field(ge=5, le=5000)] = 50
+
+    def policy(self) -> ExecutionPolicy:
+        return ExecutionPolicy(
+            style=self.style,
+            participation=self.participation,
+            band_bps=self.band_bps,
+            max_order_notional=self.max_order_notional,
+            child_timeout=self.child_timeout,
+            passive_timeout=self.passive_timeout,
+            max_spread_bps=self.max_spread_bps,
+            max_deviation_bps=self.max_deviation_bps,
+            deviation_timeout=self.deviation_timeout,
+            leg_deadline=self.leg_deadline,
+            take_after=self.take_after,
+        )
+
+
+class SimSettings(_Section):
+    # Scenario file for mode "sim", relative to this config file's folder unless absolute.
+    scenario: Path = Path("scenarios/demo.toml")
+    # virtual: simulated time runs as fast as the CPU allows | real: wall-clock time.
+    time: str = Field(default="virtual", pattern="^(virtual|real)$")
+
+
 class LoopSettings(_Section):
     poll_interval: Annotated[float, Field(gt=0)] = 60.0
     cooldown: Annotated[float, Field(gt=0)] = 300.0
@@ -169,8 +215,15 @@ class Settings(BaseSettings):
     portfolio: PortfolioSettings
     bands: BandsSettings = BandsSettings()
     rebalance: RebalanceSettings = RebalanceSettings()
+    execution: ExecutionSettings = ExecutionSettings()
+    sim: SimSettings = SimSettings()
     loop: LoopSettings = LoopSettings()
     log: LogSettings = LogSettings()
+    # The folder of the config file: relative paths in it are resolved from there.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.base_dir / path
 
     @classmethod
     def settings_customise_sources(
@@ -229,6 +282,8 @@ def load_settings(path: Path | None) -> Settings:
     portfolio = data.get("portfolio")
     if f"{ENV_PREFIX}PORTFOLIO__TARGETS" in os.environ and isinstance(portfolio, dict):
         portfolio.pop("targets", None)
+    if path is not None:
+        data["base_dir"] = path.resolve().parent
     try:
         settings = Settings(**data)
     except ValidationError as exc:

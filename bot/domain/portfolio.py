@@ -210,3 +210,33 @@ def value_portfolio(
     return Valuation(
         quote, total, positions, min(reserve, balances.get(quote, ZERO)), unmanaged, prices
     )
+
+
+def relevant_symbols(markets: Mapping[str, Market], managed: set[str], quote: str) -> set[str]:
+    """The markets a plan may need: every market between two managed assets, plus one bridge
+    (asset/X and X/quote) for a managed asset that has no route to the quote among those."""
+    chosen = {s for s, m in markets.items() if m.base in managed and m.quote in managed}
+    reachable = {quote}
+    grew = True
+    while grew:
+        grew = False
+        for s in chosen:
+            m = markets[s]
+            for a, b in ((m.base, m.quote), (m.quote, m.base)):
+                if b in reachable and a not in reachable:
+                    reachable.add(a)
+                    grew = True
+    to_quote = {
+        (m.quote if m.base == quote else m.base): s
+        for s, m in sorted(markets.items())
+        if quote in (m.base, m.quote)
+    }
+    for asset in sorted(managed - reachable):
+        for s, m in sorted(markets.items()):
+            if asset not in (m.base, m.quote):
+                continue
+            other = m.quote if m.base == asset else m.base
+            if other in to_quote:
+                chosen.update({s, to_quote[other]})
+                break
+    return chosen

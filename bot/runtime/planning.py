@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from bot.domain.planner import Plan, plan_rebalance
-from bot.domain.portfolio import PriceMap, value_portfolio
+from bot.domain.portfolio import PriceMap, Valuation, value_portfolio
 from bot.settings import Settings
 from bot.snapshot import Snapshot
 
 
-def plan_from_snapshot(settings: Settings, snapshot: Snapshot) -> Plan:
-    """Value the managed portfolio at mid and plan the legs that restore its allocation.
-
-    Raises NoPriceError when a managed asset cannot be priced in the quote.
-    """
+def valuation_from_snapshot(settings: Settings, snapshot: Snapshot) -> Valuation:
+    """The managed portfolio valued at mid. Raises NoPriceError for an asset with no price."""
     quote = settings.portfolio.quote
-    prices = PriceMap(quote, snapshot.markets, snapshot.books)
-    valuation = value_portfolio(
+    return value_portfolio(
         snapshot.balances,
         settings.portfolio.targets,
         quote,
         settings.bands_model(),
-        prices,
+        PriceMap(quote, snapshot.markets, snapshot.books),
         reserve=settings.portfolio.quote_reserve,
     )
+
+
+def plan_from_snapshot(settings: Settings, snapshot: Snapshot) -> Plan:
+    """Value the managed portfolio and plan the legs that restore its allocation."""
+    valuation = valuation_from_snapshot(settings, snapshot)
     return plan_rebalance(valuation, snapshot.markets, snapshot.books, settings.rebalance.policy())

@@ -1,0 +1,219 @@
+"""One rebalance, end to end: snapshot -> plan -> execute every leg -> snapshot -> report.
+
+Each rebalance, leg and child order is journaled as it happens; client order ids are built from
+the journal's ids and the instance tag, so they never repeat, across restarts too.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from bot.clock import Clock
+from bot.domain.market import ZERO, Side
+from bot.domain.planner import Leg, Plan
+from bot.domain.portfolio import Valuation, relevant_symbols
+from bot.exchange.gateway import Gateway
+from bot.execution.executor import Executor, LegOutcome, LegReport
+from bot.journal import Journal
+from bot.observability import get_logger
+from bot.runtime.planning import plan_from_snapshot, valuation_from_snapshot
+from bot.settings import Settings
+from bot.snapshot import Snapshot
+
+log = get_logger("bot.rebalance")
+
+
+@dataclass
+class RebalanceReport:
+    rebalance_id: int | None
+    status: str  # nothing | done | halted | failed
+    reason: str
+    plan: Plan
+    started: float
+    finished: float = 0.0
+    legs: list[LegReport] = field(default_factory=list)
+    after: Valuation | None = None
+
+    @property
+    def before(self) -> Valuation:
+        return self.plan.valuation
+
+    def leg_value(self, leg: LegReport) -> Decimal:
+        """A leg's traded value in the portfolio quote, at the arrival prices."""
+        market_quote = leg.symbol.split("/")[1]
+        prices = self.before.prices
+        return leg.cost * prices.price(market_quote) if market_quote in prices else ZERO
+
+    @property
+    def traded_value(self) -> Decimal:
+        return sum((self.leg_value(leg) for leg in self.legs), ZERO)
+
+    @property
+    def shortfall_bps(self) -> Decimal:
+        """Value-weighted implementation shortfall over all legs, fees included."""
+        total = self.traded_value
+        if not total:
+            return ZERO
+        return sum((leg.shortfall_bps * self.leg_value(leg) for leg in self.legs), ZERO) / total
+
+    @property
+    def fees_value(self) -> Decimal:
+        return sum(
+            (leg.fees / leg.cost * self.leg_value(leg) for leg in self.legs if leg.cost), ZERO
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rebalance_id": self.rebalance_id,
+            "status": self.status,
+            "reason": self.reason,
+            "duration_s": round(self.finished - self.started, 3),
+            "value_before": str(self.before.total),
+            "value_after": None if self.after is None else str(self.after.total),
+            "traded_value": str(self.traded_value),
+            "shortfall_bps": f"{self.shortfall_bps:.2f}",
+            "fees": str(self.fees_value),
+            "legs": [
+                {
+                    "key": leg.key,
+                    "symbol": leg.symbol,
+                    "side": leg.side.value,
+                    "planned": str(leg.planned),
+                    "filled": str(leg.filled),
+                    "average": None if leg.average is None else str(leg.average),
+                    "arrival_mid": str(leg.arrival_mid),
+                    "price_bps": f"{leg.price_bps:.2f}",
+                    "fee_bps": f"{leg.fee_bps:.2f}",
+                    "shortfall_bps": f"{leg.shortfall_bps:.2f}",
+                    "children": leg.children,
+                    "requests": leg.requests,
+                    "outcome": leg.outcome.value,
+                    "reason": leg.reason,
+                    "duration_s": round(leg.duration, 3),
+                }
+                for leg in self.legs
+            ],
+            "weights_after": None
+            if self.after is None
+            else {p.asset: str(p.weight) for p in self.after.positions},
+            "in_band_after": None if self.after is None else not self.after.needs_rebalance,
+        }
+
+
+async def take_snapshot(gateway: Gateway, settings: Settings, clock: Clock) -> Snapshot:
+    """Balances, markets and the books of every market a plan may use."""
+    if not gateway.markets:
+        await gateway.load_markets()
+    balances = await gateway.fetch_balances()
+    quote = settings.portfolio.quote
+    managed = set(settings.portfolio.targets) | {quote}
+    symbols = relevant_symbols(gateway.markets, managed, quote)
+    books = await gateway.fetch_order_books(symbols, settings.execution.book_depth)
+    taken_at = datetime.fromtimestamp(clock.time(), UTC).isoformat(timespec="seconds")
+    markets = {s: gateway.markets[s] for s in symbols}
+    return Snapshot(balances.free, markets, books, taken_at)
+
+
+def instance_tag(journal: Journal, prefix: str = "rb") -> str:
+    """A short tag, fixed for the life of the journal, that starts every client order id."""
+    tag = journal.get_meta("instance_tag")
+    if tag is None:
+        tag = f"{prefix}{secrets.token_hex(2)}"
+        journal.set_meta("instance_tag", tag)
+    return tag
+
+
+async def rebalance_once(
+    gateway: Gateway,
+    settings: Settings,
+    clock: Clock,
+    journal: Journal,
+    executor: Executor | None = None,
+) -> RebalanceReport:
+    started = clock.time()
+    snap = await take_snapshot(gateway, settings, clock)
+    plan = plan_from_snapshot(settings, snap)
+    if not plan.legs:
+        reason = (
+            "every asset inside its band" if not plan.valuation.needs_rebalance else "dust only"
+        )
+        return RebalanceReport(None, "nothing", reason, plan, started, clock.time())
+
+    executor = executor or Executor(
+        gateway,
+        settings.execution.policy(),
+        clock,
+        recorder=journal,
+        book_depth=settings.execution.book_depth,
+    )
+    rid = journal.start_rebalance(settings.exchange.mode.value, plan.valuation.total, plan.est_cost)
+    journal.snapshot(
+        "before", plan.valuation.total, {p.asset: p.weight for p in plan.valuation.positions}
+    )
+    report = RebalanceReport(rid, "done", "", plan, started)
+    tag = instance_tag(journal)
+    log.info(
+        "rebalance_started",
+        id=rid,
+        legs=len(plan.legs),
+        value=f"{plan.valuation.total:.2f}",
+        est_cost_bps=f"{plan.est_cost_bps:.1f}",
+    )
+    for seq, leg in enumerate(plan.legs):
+        key = f"{tag}-{rid}-{seq}"
+        book = snap.books[leg.symbol]
+        arrival = book.mid
+        assert arrival is not None
+        leg = await _fit_to_balance(gateway, leg)
+        journal.start_leg(key, rid, seq, leg.symbol, leg.side.value, leg.amount, arrival)
+        result = await executor.run_leg(leg, arrival, key)
+        report.legs.append(result)
+        journal.finish_leg(
+            key,
+            result.outcome.value,
+            result.reason,
+            result.filled,
+            result.cost,
+            result.fees,
+            report.leg_value(result),
+        )
+        if result.outcome is not LegOutcome.DONE:
+            report.status = "halted" if result.outcome is LegOutcome.HALTED else "failed"
+            report.reason = f"{leg.symbol}: {result.reason}"
+            break
+    after = await take_snapshot(gateway, settings, clock)
+    report.after = valuation_from_snapshot(settings, after)
+    journal.snapshot(
+        "after", report.after.total, {p.asset: p.weight for p in report.after.positions}
+    )
+    report.finished = clock.time()
+    journal.finish_rebalance(rid, report.status, report.reason, report.to_dict())
+    log.info(
+        "rebalance_finished",
+        id=rid,
+        status=report.status,
+        shortfall_bps=f"{report.shortfall_bps:.2f}",
+        in_band=not report.after.needs_rebalance,
+        duration_s=round(report.finished - report.started, 1),
+    )
+    return report
+
+
+async def _fit_to_balance(gateway: Gateway, leg: Leg) -> Leg:
+    """A sell never asks for more than is free now (earlier legs' fees may have taken a little)."""
+    if leg.side is not Side.SELL:
+        return leg
+    balances = await gateway.fetch_balances()
+    free = balances.free.get(leg.spends, ZERO)
+    if free >= leg.amount:
+        return leg
+    market = gateway.markets[leg.symbol]
+    amount = market.round_amount(free)
+    log.info("leg_resized", symbol=leg.symbol, planned=str(leg.amount), free=str(free))
+    return replace(
+        leg, amount=amount, notional=amount * leg.price, value=leg.value * amount / leg.amount
+    )
