@@ -1,0 +1,34 @@
+"""The built-in simulated exchange: a synthetic market, one account's matching, injected faults.
+
+    scenario = load_scenario("config/scenarios/demo.toml")
+    exchange = SimExchange.from_scenario(scenario, clock=VirtualClock(scenario.start))
+    book = await exchange.fetch_order_book("BTC/USDT")
+
+Modules, one job each: `clock` (virtual and real time), `model` (a symbol's synthetic book and its
+dynamics), `matching` (orders, fills, fees, balances), `faults` (injected errors, weight budget),
+`structures` (ccxt-shaped dicts), `exchange` (the ccxt unified async API), `scenario` (TOML).
+"""
+
+from bot.sim.clock import Clock, RealClock, VirtualClock
+from bot.sim.exchange import SimExchange
+from bot.sim.faults import FaultConfig, FaultInjector
+from bot.sim.matching import MatchingEngine
+from bot.sim.model import BookModel, Event, EventKind, Regime
+from bot.sim.scenario import Scenario, ScenarioError, load_scenario
+
+__all__ = [
+    "BookModel",
+    "Clock",
+    "Event",
+    "EventKind",
+    "FaultConfig",
+    "FaultInjector",
+    "MatchingEngine",
+    "RealClock",
+    "Regime",
+    "Scenario",
+    "ScenarioError",
+    "SimExchange",
+    "VirtualClock",
+    "load_scenario",
+]

@@ -1,0 +1,425 @@
+"""`SimExchange`: the simulator behind ccxt's unified async API.
+
+It returns ccxt-shaped dicts (floats, like ccxt) and raises ccxt's exception classes, so the gateway
+runs the same code against it as against a real exchange. Where exchanges differ it behaves like
+Binance spot through ccxt: `cancel_order`, `fetch_order`, `fetch_orders`, `fetch_closed_orders`
+and `fetch_my_trades` require a symbol (`ccxt.ArgumentsRequired`); `fetch_order` and
+`cancel_order` find an order by `params={"clientOrderId": ...}` (or `origClientOrderId`), which
+takes precedence over the id; request weights are Binance's.
+
+Each call: waits the configured latency on the clock, runs the market up to the clock's time,
+passes the fault injector (weight budget, injected errors), then acts on the matching engine.
+`last_response_headers` carries Binance's `X-MBX-USED-WEIGHT-1M`, and `Retry-After` (seconds to
+the next minute) after a `ccxt.DDoSProtection`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import ccxt
+import structlog
+from ccxt.base.decimal_to_precision import (
+    ROUND,
+    TICK_SIZE,
+    TRUNCATE,
+    decimal_to_precision,
+)
+
+from bot.domain.market import Side
+from bot.sim import structures
+from bot.sim.clock import Clock, VirtualClock
+from bot.sim.faults import WEIGHTS, FaultConfig, FaultInjector, order_book_weight
+from bot.sim.matching import MatchingEngine, OrderStatus, OrderType, SimOrder, TimeInForce
+from bot.sim.scenario import Scenario
+
+log = structlog.get_logger("bot.sim.exchange")
+
+Params = Mapping[str, Any] | None
+
+HAS: dict[str, bool | str] = {
+    "spot": True,
+    "margin": False,
+    "swap": False,
+    "future": False,
+    "option": False,
+    "cancelOrder": True,
+    "createOrder": True,
+    "createMarketOrder": True,
+    "createLimitOrder": True,
+    "createPostOnlyOrder": True,
+    "fetchBalance": True,
+    "fetchClosedOrders": True,
+    "fetchCanceledOrders": True,
+    "fetchCurrencies": False,
+    "fetchMarkets": True,
+    "fetchMyTrades": True,
+    "fetchOpenOrders": True,
+    "fetchOrder": True,
+    "fetchOrderBook": True,
+    "fetchOrders": True,
+    "fetchTicker": True,
+    "fetchTickers": True,
+    "fetchTime": False,
+    "sandbox": False,
+    "ws": False,
+}
+
+
+def _decimal(value: Any, name: str) -> Decimal:
+    try:
+        result = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ccxt.InvalidOrder(f"sim: {name} {value!r} is not a number") from None
+    if not result.is_finite():
+        raise ccxt.InvalidOrder(f"sim: {name} {value!r} is not a finite number")
+    return result
+
+
+def _since_limit(
+    items: Sequence[dict[str, Any]], since: int | None, limit: int | None
+) -> list[dict[str, Any]]:
+    out = [i for i in items if since is None or (i["timestamp"] or 0) >= since]
+    if limit is not None:
+        out = out[:limit] if since is not None else out[-limit:]
+    return out
+
+
+class SimExchange:
+    """A simulated spot exchange with ccxt's unified async interface (see the module docstring)."""
+
+    precisionMode = TICK_SIZE  # noqa: N815 - ccxt's attribute names
+    rateLimit = 50  # noqa: N815
+    enableRateLimit = False  # noqa: N815
+
+    def __init__(
+        self,
+        engine: MatchingEngine,
+        clock: Clock,
+        faults: FaultInjector | None = None,
+        *,
+        exchange_id: str = "sim",
+    ) -> None:
+        self.id = exchange_id
+        self.name = "Simulated exchange"
+        self.engine = engine
+        self.clock = clock
+        self.faults = faults or FaultInjector(
+            FaultConfig(weight_per_minute=0), random.Random(0), clock, exchange_id
+        )
+        self.has = dict(HAS)
+        self.options: dict[str, Any] = {}
+        self.urls: dict[str, Any] = {}
+        self.fees: dict[str, Any] = {"trading": {"percentage": True, "tierBased": False}}
+        self.last_response_headers: dict[str, str] = {}
+        self.markets: dict[str, dict[str, Any]] | None = None
+        self.markets_by_id: dict[str, list[dict[str, Any]]] | None = None
+        self.symbols: list[str] = []
+        self.currencies: dict[str, dict[str, Any]] = {}
+        self.calls: Counter[str] = Counter()
+        self._nonce = 0
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario, clock: Clock | None = None) -> SimExchange:
+        """A fresh exchange for `scenario`; the market starts at the clock's current time.
+
+        Without a clock, a `VirtualClock` starting at `scenario.start` is used.
+        """
+        clock = clock or VirtualClock(scenario.start)
+        books = scenario.build_books(clock.time())
+        engine = MatchingEngine(books, scenario.balances, step_seconds=scenario.step_seconds)
+        faults = FaultInjector(scenario.faults, scenario.fault_rng(), clock)
+        return cls(engine, clock, faults)
+
+    # ---- plumbing ---------------------------------------------------------------------------
+
+    def milliseconds(self) -> int:
+        return round(self.clock.time() * 1000)
+
+    async def _call(self, method: str, weight: int) -> None:
+        self.calls[method] += 1
+        if self.faults.config.latency > 0:
+            await self.clock.sleep(self.faults.config.latency)
+        now = self.clock.time()
+        self.engine.advance_to(now)
+        try:
+            self.faults.admit(method, weight)
+        except ccxt.DDoSProtection:
+            self.last_response_headers = {"Retry-After": str(math.ceil(60 - now % 60))}
+            raise
+        except ccxt.NetworkError:
+            self.last_response_headers = {}
+            raise
+        self.last_response_headers = {"X-MBX-USED-WEIGHT-1M": str(self.faults.weight_used)}
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        if self.markets is None:
+            markets = {m.symbol: structures.market_dict(m) for m in self.engine.markets.values()}
+            self.markets = markets
+            self.markets_by_id = {m["id"]: [m] for m in markets.values()}
+            self.symbols = sorted(markets)
+            codes = sorted({c for m in markets.values() for c in (m["base"], m["quote"])})
+            self.currencies = {
+                c: {"id": c, "code": c, "name": c, "active": True, "precision": None} for c in codes
+            }
+        return self.markets
+
+    def market(self, symbol: str) -> dict[str, Any]:
+        market = self._load().get(symbol)
+        if market is None:
+            raise ccxt.BadSymbol(f"{self.id} does not have market symbol {symbol}")
+        return market
+
+    def amount_to_precision(self, symbol: str, amount: float | str | Decimal) -> str:
+        step = self.market(symbol)["precision"]["amount"]
+        return str(decimal_to_precision(str(amount), TRUNCATE, step, TICK_SIZE))
+
+    def price_to_precision(self, symbol: str, price: float | str | Decimal) -> str:
+        tick = self.market(symbol)["precision"]["price"]
+        return str(decimal_to_precision(str(price), ROUND, tick, TICK_SIZE))
+
+    def _require_symbol(self, method: str, symbol: str | None) -> str:
+        if symbol is None:
+            raise ccxt.ArgumentsRequired(f"{self.id} {method}() requires a symbol argument")
+        self.market(symbol)
+        return symbol
+
+    # ---- public data ------------------------------------------------------------------------
+
+    async def load_markets(self, reload: bool = False, params: Params = None) -> dict[str, Any]:
+        if reload or self.markets is None:
+            await self._call("load_markets", WEIGHTS["load_markets"])
+            if reload:
+                self.markets = None
+        return self._load()
+
+    async def fetch_markets(self, params: Params = None) -> list[dict[str, Any]]:
+        await self._call("load_markets", WEIGHTS["load_markets"])
+        return list(self._load().values())
+
+    async def fetch_order_book(
+        self, symbol: str, limit: int | None = None, params: Params = None
+    ) -> dict[str, Any]:
+        self.market(symbol)
+        await self._call("fetch_order_book", order_book_weight(limit))
+        bids, asks = self.engine.book(symbol)
+        if limit is not None:
+            bids, asks = bids[:limit], asks[:limit]
+        self._nonce += 1
+        return structures.book_dict(symbol, bids, asks, self.milliseconds(), self._nonce)
+
+    async def fetch_ticker(self, symbol: str, params: Params = None) -> dict[str, Any]:
+        self.market(symbol)
+        await self._call("fetch_ticker", WEIGHTS["fetch_ticker"])
+        return self._ticker(symbol)
+
+    async def fetch_tickers(
+        self, symbols: Sequence[str] | None = None, params: Params = None
+    ) -> dict[str, dict[str, Any]]:
+        wanted = list(symbols) if symbols is not None else sorted(self._load())
+        for s in wanted:
+            self.market(s)
+        await self._call("fetch_tickers", WEIGHTS["fetch_tickers"])
+        return {s: self._ticker(s) for s in wanted}
+
+    def _ticker(self, symbol: str) -> dict[str, Any]:
+        bids, asks = self.engine.book(symbol)
+        stats = self.engine.books[symbol].stats
+        return structures.ticker_dict(symbol, bids, asks, stats, self.milliseconds())
+
+    # ---- account ----------------------------------------------------------------------------
+
+    async def fetch_balance(self, params: Params = None) -> dict[str, Any]:
+        await self._call("fetch_balance", WEIGHTS["fetch_balance"])
+        return structures.balance_dict(self.engine.account, self.milliseconds())
+
+    async def create_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: float | str | Decimal,
+        price: float | str | Decimal | None = None,
+        params: Params = None,
+    ) -> dict[str, Any]:
+        params = params or {}
+        self.market(symbol)
+        order_type, order_side, tif = self._order_kind(symbol, type, side, params)
+        qty = _decimal(amount, "amount")
+        limit = (
+            _decimal(price, "price")
+            if price is not None and order_type is OrderType.LIMIT
+            else None
+        )
+        client_id = params.get("clientOrderId", params.get("newClientOrderId"))
+        await self._call("create_order", WEIGHTS["create_order"])
+        order = self.engine.place(
+            symbol,
+            order_type,
+            order_side,
+            qty,
+            limit,
+            time_in_force=tif,
+            client_order_id=None if client_id is None else str(client_id),
+        )
+        log.debug(
+            "sim_order_placed",
+            symbol=symbol,
+            side=side,
+            type=type,
+            amount=str(qty),
+            price=None if limit is None else str(limit),
+            status=order.status.value,
+            filled=str(order.filled),
+            client_order_id=order.client_order_id,
+        )
+        if self.faults.reply_lost("create_order"):
+            raise ccxt.RequestTimeout(
+                f"{self.id} create_order: request timed out (simulated; the order was accepted)"
+            )
+        return structures.order_dict(order)
+
+    def _order_kind(
+        self, symbol: str, type: str, side: str, params: Mapping[str, Any]
+    ) -> tuple[OrderType, Side, TimeInForce]:
+        try:
+            order_type = OrderType(type.lower())
+        except ValueError:
+            raise ccxt.InvalidOrder(
+                f"{self.id} {symbol}: order type {type!r} is not supported (limit, market)"
+            ) from None
+        try:
+            order_side = Side(side.lower())
+        except ValueError:
+            raise ccxt.InvalidOrder(
+                f"{self.id} {symbol}: side {side!r} is not buy or sell"
+            ) from None
+        raw_tif = params.get("timeInForce")
+        post_only = bool(params.get("postOnly", False))
+        try:
+            tif = TimeInForce(str(raw_tif).upper()) if raw_tif is not None else TimeInForce.GTC
+        except ValueError:
+            raise ccxt.InvalidOrder(
+                f"{self.id} {symbol}: timeInForce {raw_tif!r} is not one of GTC, IOC, FOK, PO"
+            ) from None
+        if post_only:
+            if tif not in (TimeInForce.GTC, TimeInForce.PO):
+                raise ccxt.InvalidOrder(
+                    f"{self.id} {symbol}: postOnly cannot be combined with timeInForce {tif}"
+                )
+            tif = TimeInForce.PO
+        if order_type is OrderType.MARKET and tif is TimeInForce.PO:
+            raise ccxt.InvalidOrder(f"{self.id} {symbol}: a market order cannot be post-only")
+        if order_type is OrderType.MARKET:
+            tif = TimeInForce.GTC
+        return order_type, order_side, tif
+
+    async def cancel_order(
+        self, id: str, symbol: str | None = None, params: Params = None
+    ) -> dict[str, Any]:
+        symbol = self._require_symbol("cancel_order", symbol)
+        await self._call("cancel_order", WEIGHTS["cancel_order"])
+        order = self.engine.cancel(id, self._client_id(params), symbol)
+        log.debug("sim_order_canceled", symbol=symbol, id=order.id, filled=str(order.filled))
+        return structures.order_dict(order)
+
+    async def fetch_order(
+        self, id: str | None, symbol: str | None = None, params: Params = None
+    ) -> dict[str, Any]:
+        symbol = self._require_symbol("fetch_order", symbol)
+        await self._call("fetch_order", WEIGHTS["fetch_order"])
+        return structures.order_dict(self.engine.find(id, self._client_id(params), symbol))
+
+    @staticmethod
+    def _client_id(params: Params) -> str | None:
+        params = params or {}
+        value = params.get("origClientOrderId", params.get("clientOrderId"))
+        return None if value is None else str(value)
+
+    async def fetch_open_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params = None,
+    ) -> list[dict[str, Any]]:
+        if symbol is not None:
+            self.market(symbol)
+        weight = WEIGHTS["fetch_open_orders" if symbol else "fetch_open_orders_all"]
+        await self._call("fetch_open_orders", weight)
+        return self._orders(self.engine.open_orders(symbol), since, limit)
+
+    async def fetch_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params = None,
+    ) -> list[dict[str, Any]]:
+        symbol = self._require_symbol("fetch_orders", symbol)
+        await self._call("fetch_orders", WEIGHTS["fetch_orders"])
+        return self._orders(self.engine.all_orders(symbol), since, limit)
+
+    async def fetch_closed_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params = None,
+    ) -> list[dict[str, Any]]:
+        return await self._with_status(
+            "fetch_closed_orders", OrderStatus.CLOSED, symbol, since, limit
+        )
+
+    async def fetch_canceled_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params = None,
+    ) -> list[dict[str, Any]]:
+        return await self._with_status(
+            "fetch_canceled_orders", OrderStatus.CANCELED, symbol, since, limit
+        )
+
+    async def _with_status(
+        self,
+        method: str,
+        status: OrderStatus,
+        symbol: str | None,
+        since: int | None,
+        limit: int | None,
+    ) -> list[dict[str, Any]]:
+        symbol = self._require_symbol(method, symbol)
+        await self._call(method, WEIGHTS["fetch_orders"])
+        orders = [o for o in self.engine.all_orders(symbol) if o.status is status]
+        return self._orders(orders, since, limit)
+
+    @staticmethod
+    def _orders(
+        orders: Sequence[SimOrder], since: int | None, limit: int | None
+    ) -> list[dict[str, Any]]:
+        return _since_limit([structures.order_dict(o) for o in orders], since, limit)
+
+    async def fetch_my_trades(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params = None,
+    ) -> list[dict[str, Any]]:
+        symbol = self._require_symbol("fetch_my_trades", symbol)
+        await self._call("fetch_my_trades", WEIGHTS["fetch_my_trades"])
+        trades = [
+            structures.trade_dict(t, self.engine.orders[t.order_id].client_order_id)
+            for t in self.engine.my_trades(symbol)
+        ]
+        return _since_limit(trades, since, limit)
+
+    async def close(self) -> None:
+        """Nothing to release; present because every ccxt async exchange must be closed."""

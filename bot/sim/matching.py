@@ -1,0 +1,556 @@
+"""Order matching for one account against the synthetic books, with exact `Decimal` balances.
+
+Rules (Binance spot by default, where the simulator must choose):
+- A taker order walks the opposite side level by level at the resting prices, up to its limit
+  price, and removes what it takes from the book (which then refills, see `model.py`).
+- A resting (maker) order fills at its own price when the market trades through it: when the
+  synthetic opposite side moves onto its price, or when a background market order reaches it
+  (behind `queue_ahead` of the synthetic quantity already at its price).
+- Time in force: GTC rests; IOC fills what it can and expires the rest; FOK fills entirely or
+  expires untouched; post-only (`PO`, or `postOnly`) is rejected with
+  `ccxt.OrderImmediatelyFillable` when it would take. Market orders are sized in base units and
+  expire whatever the visible book cannot fill.
+- Fees are charged in the asset received, as Binance does by default (when not paying in BNB): a
+  buy pays its fee in base units (`amount * rate`), a sell in quote units (`cost * rate`). Maker or
+  taker rate by how each fill happened. Fees are exact: no rounding.
+- Balances: placing a limit buy locks `amount * price` of the quote, a limit sell locks `amount`
+  of the base ('used'); each fill releases its share, a buy filled below its limit gets the
+  difference back at once, and cancelling or expiring releases the rest. A market buy locks the
+  exact cost of its walk.
+- Self-trade prevention (Binance's default, EXPIRE_MAKER): an order that would take our own resting
+  orders of the other side expires those resting orders first (approximated: any of ours priced
+  at or better than the incoming limit).
+- Filters: price on the tick, amount on the step, minimum amount, minimum notional (for a market
+  order, at the touch); each refusal is a `ccxt.InvalidOrder` naming the filter. A client order id
+  already used by an open order is refused with `ccxt.DuplicateOrderId`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+import ccxt
+
+from bot.domain.market import ZERO, Level, Market, Side, floor_to_step
+from bot.sim.model import BookModel, Print
+
+CLIENT_ORDER_ID = re.compile(r"^[.A-Za-z0-9:/_-]{1,36}$")  # Binance's newClientOrderId pattern
+
+
+class OrderStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+
+
+class OrderType(StrEnum):
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class TimeInForce(StrEnum):
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    PO = "PO"
+
+
+@dataclass(frozen=True, slots=True)
+class SimTrade:
+    id: str
+    order_id: str
+    symbol: str
+    side: Side
+    price: Decimal
+    amount: Decimal
+    fee: Decimal
+    fee_currency: str
+    fee_rate: Decimal
+    taker: bool
+    timestamp: int
+
+    @property
+    def cost(self) -> Decimal:
+        return self.price * self.amount
+
+
+@dataclass(slots=True)
+class SimOrder:
+    id: str
+    client_order_id: str
+    symbol: str
+    type: OrderType
+    side: Side
+    price: Decimal | None
+    amount: Decimal
+    time_in_force: TimeInForce
+    post_only: bool
+    timestamp: int
+    fee_currency: str
+    seq: int
+    status: OrderStatus = OrderStatus.OPEN
+    filled: Decimal = ZERO
+    cost: Decimal = ZERO
+    fee: Decimal = ZERO
+    locked: Decimal = ZERO
+    last_trade_timestamp: int | None = None
+    last_update_timestamp: int | None = None
+    trades: list[SimTrade] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.amount - self.filled
+
+    @property
+    def average(self) -> Decimal | None:
+        return self.cost / self.filled if self.filled else None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is OrderStatus.OPEN
+
+
+class Account:
+    """Free and locked ('used') balances per asset, exact."""
+
+    def __init__(self, balances: Mapping[str, Decimal]) -> None:
+        self.free: dict[str, Decimal] = {a: Decimal(v) for a, v in balances.items()}
+        self.used: dict[str, Decimal] = dict.fromkeys(balances, ZERO)
+
+    def assets(self) -> list[str]:
+        return sorted(set(self.free) | set(self.used))
+
+    def total(self, asset: str) -> Decimal:
+        return self.free.get(asset, ZERO) + self.used.get(asset, ZERO)
+
+    def lock(self, asset: str, amount: Decimal) -> None:
+        self.free[asset] = self.free.get(asset, ZERO) - amount
+        self.used[asset] = self.used.get(asset, ZERO) + amount
+
+    def unlock(self, asset: str, amount: Decimal) -> None:
+        self.lock(asset, -amount)
+
+    def credit(self, asset: str, amount: Decimal) -> None:
+        self.free[asset] = self.free.get(asset, ZERO) + amount
+        self.used.setdefault(asset, ZERO)
+
+    def spend_locked(self, asset: str, amount: Decimal) -> None:
+        self.used[asset] = self.used.get(asset, ZERO) - amount
+
+
+def _crosses(side: Side, limit: Decimal | None, price: Decimal) -> bool:
+    """Would an order of `side` with `limit` trade at `price` (None: a market order, always)?"""
+    if limit is None:
+        return True
+    return price <= limit if side is Side.BUY else price >= limit
+
+
+class MatchingEngine:
+    """One account trading on a set of synthetic books. Synchronous; time comes from the caller."""
+
+    def __init__(
+        self,
+        books: Mapping[str, BookModel],
+        balances: Mapping[str, Decimal],
+        *,
+        step_seconds: float = 1.0,
+        exchange_id: str = "sim",
+    ) -> None:
+        if step_seconds <= 0:
+            raise ValueError(f"step_seconds must be > 0, got {step_seconds}")
+        self.books = dict(books)
+        self.markets: dict[str, Market] = {s: b.market for s, b in books.items()}
+        self.account = Account(balances)
+        for market in self.markets.values():
+            self.account.credit(market.base, ZERO)
+            self.account.credit(market.quote, ZERO)
+        self.step_seconds = step_seconds
+        self.exchange_id = exchange_id
+        self.now = max((b.t for b in books.values()), default=0.0)
+        self.orders: dict[str, SimOrder] = {}
+        self.trades: list[SimTrade] = []
+        self._by_client: dict[str, list[SimOrder]] = {}
+        self._resting: dict[str, list[SimOrder]] = {s: [] for s in books}
+        self._next_order = 1
+        self._next_trade = 1
+
+    # ---- time -------------------------------------------------------------------------------
+
+    @property
+    def now_ms(self) -> int:
+        return round(self.now * 1000)
+
+    def advance_to(self, t: float) -> None:
+        """Run every book up to time `t`: fine steps where our orders rest, one jump elsewhere."""
+        dt = self.step_seconds
+        for symbol, book in self.books.items():
+            resting = self._resting[symbol]
+            while resting and book.t + dt <= t:
+                prints = book.step(dt)
+                self.now = book.t
+                self._fill_crossed(symbol)
+                for p in prints:
+                    self._fill_from_print(symbol, p)
+            if not resting:
+                book.jump_to(t)
+        self.now = max(self.now, t)
+
+    # ---- queries ----------------------------------------------------------------------------
+
+    def market(self, symbol: str) -> Market:
+        market = self.markets.get(symbol)
+        if market is None:
+            raise ccxt.BadSymbol(f"{self.exchange_id} does not have market symbol {symbol}")
+        return market
+
+    def find(
+        self,
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+        symbol: str | None = None,
+    ) -> SimOrder:
+        """An order by client id (the latest with it) or by id; `ccxt.OrderNotFound` otherwise."""
+        order: SimOrder | None = None
+        if client_order_id is not None:
+            found = self._by_client.get(client_order_id)
+            order = found[-1] if found else None
+        elif order_id is not None:
+            order = self.orders.get(str(order_id))
+        if order is None or (symbol is not None and order.symbol != symbol):
+            which = f"clientOrderId {client_order_id}" if client_order_id else f"id {order_id}"
+            raise ccxt.OrderNotFound(f"{self.exchange_id} order {which} not found (Unknown order)")
+        return order
+
+    def open_orders(self, symbol: str | None = None) -> list[SimOrder]:
+        return [o for o in self.all_orders(symbol) if o.is_open]
+
+    def all_orders(self, symbol: str | None = None) -> list[SimOrder]:
+        return [o for o in self.orders.values() if symbol is None or o.symbol == symbol]
+
+    def my_trades(self, symbol: str | None = None) -> list[SimTrade]:
+        return [t for t in self.trades if symbol is None or t.symbol == symbol]
+
+    def book(self, symbol: str) -> tuple[list[Level], list[Level]]:
+        """The public book (bids, asks) best first: synthetic liquidity plus our resting orders."""
+        book = self.books[self.market(symbol).symbol]
+        sides = []
+        for resting in (Side.BUY, Side.SELL):
+            merged: dict[Decimal, Decimal] = {lv.price: lv.amount for lv in book.levels(resting)}
+            for o in self._resting[symbol]:
+                if o.side is resting and o.price is not None:
+                    merged[o.price] = merged.get(o.price, ZERO) + o.remaining
+            ordered = sorted(merged.items(), reverse=resting is Side.BUY)
+            sides.append([Level(p, a) for p, a in ordered])
+        return sides[0], sides[1]
+
+    # ---- orders -----------------------------------------------------------------------------
+
+    def place(
+        self,
+        symbol: str,
+        type: OrderType,
+        side: Side,
+        amount: Decimal,
+        price: Decimal | None = None,
+        *,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        client_order_id: str | None = None,
+    ) -> SimOrder:
+        """Validate, lock funds, take what crosses, rest or expire the remainder."""
+        market = self.market(symbol)
+        book = self.books[symbol]
+        post_only = time_in_force is TimeInForce.PO
+        if type is OrderType.MARKET:
+            price = None
+            if time_in_force is not TimeInForce.GTC:
+                raise self._invalid(symbol, "a market order takes no timeInForce")
+        elif price is None:
+            raise self._invalid(symbol, "a limit order needs a price")
+        self._check_filters(market, amount, price, side)
+        if client_order_id is not None:
+            if not CLIENT_ORDER_ID.match(client_order_id):
+                raise self._invalid(
+                    symbol,
+                    f"clientOrderId {client_order_id!r} must match {CLIENT_ORDER_ID.pattern}",
+                )
+            if any(o.is_open for o in self._by_client.get(client_order_id, ())):
+                raise ccxt.DuplicateOrderId(
+                    f"{self.exchange_id} clientOrderId {client_order_id} is already used by an"
+                    " open order (Duplicate order sent.)"
+                )
+        if post_only:
+            assert price is not None
+            best = self._best_opposite(symbol, side)
+            if best is not None and _crosses(side, price, best):
+                raise ccxt.OrderImmediatelyFillable(
+                    f"{self.exchange_id} post-only {side} {symbol} at {price} would take"
+                    f" liquidity at {best} (Order would immediately match and take.)"
+                )
+        walk = self._walkable(book, side, price)
+        need = self._funds_needed(market, side, amount, price, walk)
+        spends = market.quote if side is Side.BUY else market.base
+        have = self.account.free.get(spends, ZERO)
+        if have < need:
+            raise ccxt.InsufficientFunds(
+                f"{self.exchange_id} account has insufficient balance for requested action:"
+                f" {side} {amount} {symbol} needs {need} {spends}, {have} free"
+            )
+
+        seq = self._next_order
+        self._next_order += 1
+        order = SimOrder(
+            id=str(seq),
+            client_order_id=client_order_id or f"sim-{seq}",
+            symbol=symbol,
+            type=type,
+            side=side,
+            price=price,
+            amount=amount,
+            time_in_force=time_in_force,
+            post_only=post_only,
+            timestamp=self.now_ms,
+            fee_currency=market.base if side is Side.BUY else market.quote,
+            seq=seq,
+            locked=need,
+            last_update_timestamp=self.now_ms,
+        )
+        self.account.lock(spends, need)
+        self.orders[order.id] = order
+        self._by_client.setdefault(order.client_order_id, []).append(order)
+
+        if not post_only:
+            self._prevent_self_trade(order)
+            fillable = sum((q for _, q in walk), ZERO)
+            if time_in_force is TimeInForce.FOK and fillable < amount:
+                self._finish(order, OrderStatus.EXPIRED)
+                return order
+            self._take(order, book, walk)
+        if order.remaining == 0:
+            self._finish(order, OrderStatus.CLOSED)
+        elif type is OrderType.MARKET or time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+            self._finish(order, OrderStatus.EXPIRED)
+        else:
+            self._resting[symbol].append(order)
+        return order
+
+    def cancel(
+        self,
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+        symbol: str | None = None,
+    ) -> SimOrder:
+        order = self.find(order_id, client_order_id, symbol)
+        if not order.is_open:
+            raise ccxt.OrderNotFound(
+                f"{self.exchange_id} order {order.id} is {order.status}, not open (Unknown order"
+                " sent.)"
+            )
+        self._finish(order, OrderStatus.CANCELED)
+        return order
+
+    # ---- internals --------------------------------------------------------------------------
+
+    def _invalid(self, symbol: str, why: str) -> ccxt.InvalidOrder:
+        return ccxt.InvalidOrder(f"{self.exchange_id} {symbol}: {why}")
+
+    def _check_filters(
+        self, market: Market, amount: Decimal, price: Decimal | None, side: Side
+    ) -> None:
+        s = market.symbol
+        if amount <= 0:
+            raise self._invalid(s, f"amount {amount} must be positive")
+        if amount % market.amount_step != 0:
+            raise self._invalid(
+                s, f"amount {amount} is not a multiple of the step {market.amount_step} (LOT_SIZE)"
+            )
+        if amount < market.min_amount:
+            raise self._invalid(
+                s, f"amount {amount} is below the minimum {market.min_amount} (LOT_SIZE)"
+            )
+        if price is not None:
+            if price <= 0:
+                raise self._invalid(s, f"price {price} must be positive")
+            if price % market.price_tick != 0:
+                raise self._invalid(
+                    s,
+                    f"price {price} is not a multiple of the tick {market.price_tick}"
+                    " (PRICE_FILTER)",
+                )
+        reference = price if price is not None else self._best_opposite(s, side)
+        if reference is not None and amount * reference < market.min_cost:
+            raise self._invalid(
+                s,
+                f"notional {amount * reference} is below the minimum {market.min_cost}"
+                f" {market.quote} (NOTIONAL)",
+            )
+
+    def _best_opposite(self, symbol: str, side: Side) -> Decimal | None:
+        """The best price an order of `side` could take: synthetic or our own resting orders."""
+        resting = side.opposite
+        prices = [o.price for o in self._resting[symbol] if o.side is resting and o.price]
+        best = self.books[symbol].best(resting)
+        if best is not None:
+            prices.append(best)
+        if not prices:
+            return None
+        return min(prices) if side is Side.BUY else max(prices)
+
+    @staticmethod
+    def _walkable(
+        book: BookModel, side: Side, limit: Decimal | None
+    ) -> list[tuple[Decimal, Decimal]]:
+        """(price, quantity) of the synthetic levels an order of `side` may take, best first."""
+        out = []
+        for lv in book.levels(side.opposite):
+            if not _crosses(side, limit, lv.price):
+                break
+            out.append((lv.price, lv.amount))
+        return out
+
+    @staticmethod
+    def _funds_needed(
+        market: Market,
+        side: Side,
+        amount: Decimal,
+        price: Decimal | None,
+        walk: Iterable[tuple[Decimal, Decimal]],
+    ) -> Decimal:
+        if side is Side.SELL:
+            return amount
+        if price is not None:
+            return amount * price
+        left, cost = amount, ZERO
+        for p, q in walk:
+            take = min(left, q)
+            cost += take * p
+            left -= take
+            if left == 0:
+                break
+        return cost
+
+    def _prevent_self_trade(self, order: SimOrder) -> None:
+        resting = order.side.opposite
+        for other in list(self._resting[order.symbol]):
+            if (
+                other.side is resting
+                and other.price is not None
+                and _crosses(order.side, order.price, other.price)
+            ):
+                self._finish(other, OrderStatus.EXPIRED)
+
+    def _take(self, order: SimOrder, book: BookModel, walk: list[tuple[Decimal, Decimal]]) -> None:
+        for price, qty in walk:
+            q = min(order.remaining, qty)
+            book.consume(order.side.opposite, price, q)
+            self._fill(order, q, price, taker=True)
+            if order.remaining == 0:
+                return
+
+    def _fill(self, order: SimOrder, qty: Decimal, price: Decimal, *, taker: bool) -> None:
+        market = self.markets[order.symbol]
+        cost = qty * price
+        rate = market.taker_fee if taker else market.maker_fee
+        if order.side is Side.BUY:
+            release = qty * order.price if order.price is not None else cost
+            self.account.spend_locked(market.quote, release)
+            self.account.credit(market.quote, release - cost)
+            fee = qty * rate
+            self.account.credit(market.base, qty - fee)
+        else:
+            release = qty
+            self.account.spend_locked(market.base, qty)
+            fee = cost * rate
+            self.account.credit(market.quote, cost - fee)
+        order.locked -= release
+        order.filled += qty
+        order.cost += cost
+        order.fee += fee
+        order.last_trade_timestamp = order.last_update_timestamp = self.now_ms
+        trade = SimTrade(
+            id=str(self._next_trade),
+            order_id=order.id,
+            symbol=order.symbol,
+            side=order.side,
+            price=price,
+            amount=qty,
+            fee=fee,
+            fee_currency=order.fee_currency,
+            fee_rate=rate,
+            taker=taker,
+            timestamp=self.now_ms,
+        )
+        self._next_trade += 1
+        order.trades.append(trade)
+        self.trades.append(trade)
+        self.books[order.symbol].stats.see_trade(price, qty)
+        if order.remaining == 0 and order.is_open and order in self._resting[order.symbol]:
+            self._finish(order, OrderStatus.CLOSED)
+
+    def _finish(self, order: SimOrder, status: OrderStatus) -> None:
+        market = self.markets[order.symbol]
+        spends = market.quote if order.side is Side.BUY else market.base
+        if order.locked:
+            self.account.unlock(spends, order.locked)
+            order.locked = ZERO
+        order.status = status
+        order.last_update_timestamp = self.now_ms
+        resting = self._resting[order.symbol]
+        if order in resting:
+            resting.remove(order)
+
+    def _priority(self, symbol: str, side: Side) -> list[SimOrder]:
+        """Our resting orders of `side`, best price first, then oldest first."""
+        mine = [o for o in self._resting[symbol] if o.side is side and o.price is not None]
+        sign = -1 if side is Side.BUY else 1
+        return sorted(mine, key=lambda o: (sign * (o.price or ZERO), o.seq))
+
+    def _fill_crossed(self, symbol: str) -> None:
+        """Fill our resting orders that the synthetic opposite side has moved onto."""
+        book = self.books[symbol]
+        bid, ask = book.touches()  # no displayed level is better than these: a cheap first test
+        for side in Side:
+            for order in self._priority(symbol, side):
+                assert order.price is not None
+                if not _crosses(side, order.price, ask if side is Side.BUY else bid):
+                    break
+                for lv in book.levels(side.opposite):
+                    if not _crosses(side, order.price, lv.price) or not order.is_open:
+                        break
+                    q = min(order.remaining, lv.amount)
+                    book.consume(side.opposite, lv.price, q)
+                    self._fill(order, q, order.price, taker=False)
+
+    def _fill_from_print(self, symbol: str, p: Print) -> None:
+        """A background market order walks the resting side, ours included, at their prices."""
+        resting = p.aggressor.opposite
+        ours = self._priority(symbol, resting)
+        if not ours:
+            return
+        book = self.books[symbol]
+        synthetic = {lv.price: lv.amount for lv in book.levels(resting)}
+        worst = ours[-1].price
+        assert worst is not None
+        prices = sorted(
+            {*synthetic, *(o.price for o in ours if o.price is not None)},
+            reverse=resting is Side.BUY,
+        )
+        left = p.amount
+        step = self.markets[symbol].amount_step
+        for price in prices:
+            if left <= 0 or not _crosses(p.aggressor, worst, price):
+                break
+            here = synthetic.get(price, ZERO)
+            ahead = floor_to_step(here * Decimal(repr(book.regime.queue_ahead)), step)
+            left -= min(left, ahead)
+            for order in (o for o in ours if o.price == price and o.is_open):
+                q = min(left, order.remaining)
+                if q <= 0:
+                    break
+                self._fill(order, q, price, taker=False)
+                left -= q
+            left -= min(left, here - ahead)

@@ -1,0 +1,225 @@
+"""Scenarios: a simulated account and market, read from a TOML file.
+
+A scenario gives the seed, the starting balances, the markets (filters, fees, starting price, depth
+of the top level), the market regime (dynamics, see `model.py`; a market may override any of it in
+its own `regime` table), scheduled events and injected faults. A file may start from another with
+`extends = "other.toml"` (a path relative to the file): tables merge key by key, everything else
+(lists included) is replaced.
+
+    seed = 7
+    extends = "demo.toml"
+    [regime]
+    volatility = 0.0004
+    [[events]]
+    kind = "jump"
+    at = 120
+    size = -0.05
+    symbol = "BTC/USDT"
+
+Money (`price`, `tick`, `step`, minimums, fees, balances, `top_depth`) is read as exact decimals.
+A bad file raises `ScenarioError`, a `ConfigError` with one line per problem naming the field.
+"""
+
+from __future__ import annotations
+
+import random
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bot.domain.errors import DomainError
+from bot.domain.market import Market, Side
+from bot.errors import ConfigError
+from bot.settings import format_validation_error
+from bot.sim.clock import DEFAULT_START
+from bot.sim.faults import FaultConfig
+from bot.sim.model import BookModel, Event, EventKind, Regime
+
+Positive = Annotated[Decimal, Field(gt=0)]
+NonNegative = Annotated[Decimal, Field(ge=0)]
+
+
+class ScenarioError(ConfigError):
+    """A scenario file cannot be read or is invalid; `problems` has one line per problem."""
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MarketSpec(_Spec):
+    price: Positive
+    tick: Positive
+    step: Positive
+    top_depth: Positive
+    min_amount: NonNegative = Decimal(0)
+    min_cost: NonNegative = Decimal(0)
+    maker_fee: Decimal = Decimal("0.001")
+    taker_fee: Decimal = Decimal("0.001")
+    level_spacing_ticks: Annotated[int, Field(ge=1)] = 1
+    regime: Regime = Regime()
+
+    def to_market(self, symbol: str) -> Market:
+        base, _, quote = symbol.partition("/")
+        return Market(
+            symbol=symbol,
+            base=base,
+            quote=quote,
+            amount_step=self.step,
+            price_tick=self.tick,
+            min_amount=self.min_amount,
+            min_cost=self.min_cost,
+            maker_fee=self.maker_fee,
+            taker_fee=self.taker_fee,
+        )
+
+
+class EventSpec(_Spec):
+    kind: EventKind
+    at: Annotated[float, Field(ge=0)]
+    duration: Annotated[float, Field(ge=0)] = 0.0
+    size: float = 0.0
+    side: Literal["bids", "asks"] | None = None
+    symbol: str | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> EventSpec:
+        k = self.kind
+        if k is not EventKind.JUMP and self.duration <= 0:
+            raise ValueError(f"a {k} event needs a duration > 0 (seconds)")
+        if k is EventKind.JUMP and not (self.size > -1 and self.size != 0):
+            raise ValueError("a jump needs a size: the fractional move, e.g. -0.05, > -1")
+        if k is EventKind.DROUGHT and not 0 < self.size < 1:
+            raise ValueError("a drought needs a size in (0, 1): the depth left, e.g. 0.1")
+        if k is EventKind.ONE_SIDED and self.side is None:
+            raise ValueError('a one_sided event needs side = "bids" or "asks" (the side emptied)')
+        return self
+
+    def to_event(self) -> Event:
+        side = {"bids": Side.BUY, "asks": Side.SELL, None: None}[self.side]
+        return Event(self.kind, self.at, self.duration, self.size, side)
+
+
+class Scenario(_Spec):
+    name: str = ""
+    description: str = ""
+    seed: int = 0
+    start: Annotated[float, Field(ge=0)] = DEFAULT_START
+    step_seconds: Annotated[float, Field(gt=0)] = 1.0
+    balances: dict[str, NonNegative] = Field(default_factory=dict)
+    regime: Regime = Regime()
+    markets: dict[str, MarketSpec] = Field(min_length=1)
+    events: list[EventSpec] = Field(default_factory=list)
+    faults: FaultConfig = FaultConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _regime_defaults(cls, data: Any) -> Any:
+        """Each market's regime starts from the scenario's `regime` table."""
+        if not isinstance(data, dict) or not isinstance(data.get("markets"), dict):
+            return data
+        shared = data.get("regime", {})
+        if not isinstance(shared, dict):
+            return data
+        markets = {}
+        for symbol, spec in data["markets"].items():
+            if isinstance(spec, dict) and isinstance(spec.get("regime", {}), dict):
+                spec = {**spec, "regime": {**shared, **spec.get("regime", {})}}
+            markets[symbol] = spec
+        return {**data, "markets": markets}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        problems = []
+        for symbol, spec in self.markets.items():
+            base, slash, quote = symbol.partition("/")
+            if not slash or not base.isalnum() or not quote.isalnum() or symbol != symbol.upper():
+                problems.append(f"markets.{symbol}: a symbol is BASE/QUOTE in capitals")
+                continue
+            try:
+                spec.to_market(symbol)
+            except DomainError as exc:
+                problems.append(f"markets.{symbol}: {exc}")
+        for i, event in enumerate(self.events):
+            if event.symbol is not None and event.symbol not in self.markets:
+                problems.append(f"events.{i}.symbol: {event.symbol} is not in markets")
+        for asset in self.balances:
+            if not asset.isalnum() or asset != asset.upper():
+                problems.append(f"balances.{asset}: an asset is an upper-case code like BTC")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def market_list(self) -> list[Market]:
+        return [spec.to_market(symbol) for symbol, spec in self.markets.items()]
+
+    def build_books(self, start: float) -> dict[str, BookModel]:
+        """One synthetic book per market, each with its own random stream from the seed."""
+        books = {}
+        for symbol, spec in self.markets.items():
+            events = tuple(
+                e.to_event() for e in self.events if e.symbol is None or e.symbol == symbol
+            )
+            books[symbol] = BookModel(
+                market=spec.to_market(symbol),
+                regime=spec.regime,
+                price=spec.price,
+                top_depth=spec.top_depth,
+                rng=random.Random(f"{self.seed}/book/{symbol}"),
+                start=start,
+                level_spacing_ticks=spec.level_spacing_ticks,
+                events=events,
+            )
+        return books
+
+    def fault_rng(self) -> random.Random:
+        return random.Random(f"{self.seed}/faults")
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    resolved = path.resolve()
+    if resolved in seen:
+        raise ScenarioError([f"{path}: extends itself through {' -> '.join(map(str, seen))}"])
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh, parse_float=Decimal)
+    except FileNotFoundError:
+        raise ScenarioError([f"scenario file not found: {path}"]) from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ScenarioError([f"{path}: {exc}"]) from None
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError([f"{path}: extends: a path to another scenario file"])
+    return _merge(_read(path.parent / parent, (*seen, resolved)), data)
+
+
+def parse_scenario(data: dict[str, Any]) -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc)) from None
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    """Read and validate a scenario file (following `extends`), or raise `ScenarioError`."""
+    path = Path(path)
+    data = _read(path)
+    try:
+        return parse_scenario(data)
+    except ScenarioError as exc:
+        raise ScenarioError([f"{path}: {p}" for p in exc.problems]) from None
