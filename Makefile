@@ -20,7 +20,10 @@ $(DEVSTAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/rebalance-bot plan --config config/demo.toml --snapshot config/snapshots/demo.json
+	@echo "== What the bot sees and plans (simulated exchange, demo scenario) =="
+	$(BIN)/rebalance-bot plan --config config/demo.toml
+	@echo "== Rebalancing it, in real time, with depth-sized limit orders =="
+	$(BIN)/rebalance-bot run --config config/demo.toml --until-balanced
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check bot tests bench

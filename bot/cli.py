@@ -5,6 +5,7 @@ Exit codes: 0 done, 2 bad input (configuration, snapshot, arguments), 1 anything
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -15,11 +16,15 @@ from rich.console import Console
 
 from bot import __version__
 from bot.errors import BotError, ConfigError, DomainError
+from bot.exchange.backends import build_backend
+from bot.journal import Journal
 from bot.observability import configure_logging, get_logger, register_secrets
-from bot.report import plan_to_dict, render_plan
+from bot.report import plan_to_dict, render_plan, render_run_report, valuation_table
+from bot.runtime.daemon import Daemon, RunResult
 from bot.runtime.planning import plan_from_snapshot
-from bot.settings import Settings, load_settings
-from bot.snapshot import load_snapshot
+from bot.runtime.rebalance import take_snapshot
+from bot.settings import Mode, Settings, load_settings
+from bot.snapshot import Snapshot, load_snapshot
 
 app = typer.Typer(
     add_completion=False,
@@ -63,7 +68,7 @@ def check_config(config: ConfigOption) -> None:
     """Validate a configuration file (and the environment overrides); print one line per problem."""
     settings = _settings(config)
     p = settings.portfolio
-    targets = ", ".join(f"{a} {w * 100:g}%" for a, w in p.targets.items())
+    targets = ", ".join(f"{a} {(w * 100).normalize():f}%" for a, w in p.targets.items())
     print(f"{config}: OK. mode={settings.exchange.mode.value} quote={p.quote} targets: {targets}")
 
 
@@ -71,17 +76,22 @@ def check_config(config: ConfigOption) -> None:
 def plan(
     config: ConfigOption,
     snapshot: Annotated[
-        Path,
-        typer.Option(help="JSON snapshot of balances, markets and books (format in the README)."),
-    ],
+        Path | None,
+        typer.Option(
+            help="JSON snapshot of balances, markets and books (format in the README);"
+            " without it, the configured exchange is read (read-only)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show weights, drift and the trades a rebalance would make. Trades nothing."""
     settings = _settings(config)
     log = get_logger("bot.cli")
     try:
-        snap = load_snapshot(snapshot)
+        snap = load_snapshot(snapshot) if snapshot else asyncio.run(_live_snapshot(settings))
         result = plan_from_snapshot(settings, snap)
+    except ConfigError as exc:
+        _fail(exc.problems)
     except (BotError, DomainError) as exc:
         _fail([str(exc)])
     log.debug("plan_made", legs=len(result.legs), dust=len(result.dust))
@@ -90,6 +100,69 @@ def plan(
         print()
     else:
         render_plan(result, _out(), snap.taken_at)
+
+
+async def _live_snapshot(settings: Settings) -> Snapshot:
+    backend = build_backend(settings, live_confirmed=True)  # reading only: nothing is sent
+    try:
+        return await take_snapshot(backend.gateway, settings, backend.clock)
+    finally:
+        await backend.close()
+
+
+@app.command()
+def run(
+    config: ConfigOption,
+    once: Annotated[bool, typer.Option("--once", help="One poll, at most one rebalance.")] = False,
+    until_balanced: Annotated[
+        bool, typer.Option("--until-balanced", help="Rebalance until every asset is in band.")
+    ] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help='Confirm mode = "live": trade real money.')
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+) -> None:
+    """Run the bot: watch the portfolio and rebalance it when it drifts out of its bands."""
+    settings = _settings(config)
+    if settings.exchange.mode is Mode.LIVE and live:
+        print(
+            "*** LIVE MODE: trading REAL MONEY on "
+            f"{settings.exchange.id} (confirmed with --live) ***",
+            file=sys.stderr,
+        )
+    try:
+        result = asyncio.run(_run(settings, once, until_balanced, live))
+    except ConfigError as exc:
+        _fail(exc.problems)
+    except (BotError, DomainError) as exc:
+        _fail([str(exc)], code=1)
+    if as_json:
+        json.dump([r.to_dict() for r in result.reports], sys.stdout, indent=2)
+        print()
+    else:
+        out = _out()
+        for report in result.reports:
+            render_run_report(report, out)
+        if result.last is not None:
+            out.print(valuation_table(result.last, "Portfolio now"))
+    if result.halted:
+        print(f"halted: {result.halted}", file=sys.stderr)
+        raise typer.Exit(3)
+    if until_balanced and not result.balanced:
+        raise typer.Exit(1)
+
+
+async def _run(settings: Settings, once: bool, until_balanced: bool, live: bool) -> RunResult:
+    backend = build_backend(settings, live_confirmed=live)
+    journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
+    daemon = Daemon(settings, backend, journal)
+    try:
+        if not (once or until_balanced):
+            daemon.install_signal_handlers()
+        return await daemon.run(once=once, until_balanced=until_balanced)
+    finally:
+        await backend.close()
+        journal.close()
 
 
 @app.command()

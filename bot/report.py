@@ -13,6 +13,7 @@ from rich.table import Table
 
 from bot.domain.planner import Plan
 from bot.domain.portfolio import Position, Valuation
+from bot.runtime.rebalance import RebalanceReport
 
 
 def _pct(x: Decimal) -> str:
@@ -161,3 +162,38 @@ def plan_to_dict(plan: Plan, taken_at: str | None = None) -> dict[str, Any]:
         "projected_weights": {a: str(w) for a, w in plan.projected_weights.items()},
         "notes": list(plan.notes),
     }
+
+
+def render_run_report(report: RebalanceReport, console: Console) -> None:
+    """A finished rebalance: each leg with what it filled and what it cost vs arrival."""
+    quote = report.before.quote
+    table = Table(
+        title=(
+            f"Rebalance {report.rebalance_id}: {report.status}"
+            f"{' (' + report.reason + ')' if report.reason else ''}, "
+            f"{report.finished - report.started:.0f}s,"
+            f" traded {_money(report.traded_value)} {quote},"
+            f" shortfall {report.shortfall_bps:.2f} bps (fees included)"
+        ),
+        title_justify="left",
+    )
+    for col in ("market", "side", "planned", "filled", "avg price", "arrival mid"):
+        table.add_column(col, justify="left" if col in ("market", "side") else "right")
+    for col in ("price bps", "fee bps", "total bps", "children", "requests", "outcome"):
+        table.add_column(col, justify="right")
+    for leg in report.legs:
+        table.add_row(
+            leg.symbol,
+            leg.side.value,
+            f"{leg.planned:f}",
+            f"{leg.filled:f}",
+            "-" if leg.average is None else f"{leg.average:.8g}",
+            f"{leg.arrival_mid:.8g}",
+            f"{leg.price_bps:.2f}",
+            f"{leg.fee_bps:.2f}",
+            f"{leg.shortfall_bps:.2f}",
+            str(leg.children),
+            str(leg.requests),
+            leg.outcome.value if not leg.reason else f"{leg.outcome.value}: {leg.reason}",
+        )
+    console.print(table)

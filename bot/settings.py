@@ -193,6 +193,11 @@ class SimSettings(_Section):
     time: str = Field(default="virtual", pattern="^(virtual|real)$")
 
 
+class JournalSettings(_Section):
+    # SQLite file; relative to this config file's folder unless absolute. Put it on a volume.
+    path: Path = Path("journal.sqlite")
+
+
 class LoopSettings(_Section):
     poll_interval: Annotated[float, Field(gt=0)] = 60.0
     cooldown: Annotated[float, Field(gt=0)] = 300.0
@@ -217,6 +222,7 @@ class Settings(BaseSettings):
     rebalance: RebalanceSettings = RebalanceSettings()
     execution: ExecutionSettings = ExecutionSettings()
     sim: SimSettings = SimSettings()
+    journal: JournalSettings = JournalSettings()
     loop: LoopSettings = LoopSettings()
     log: LogSettings = LogSettings()
     # The folder of the config file: relative paths in it are resolved from there.

@@ -1,0 +1,162 @@
+"""The daemon loop: poll -> decide -> rebalance -> cooldown -> sleep, until stopped.
+
+Each poll reads balances and prices (one snapshot); when an asset is out of its band, or a
+scheduled rebalance is due, it plans and executes. A halt (kill switch) stops trading but not
+watching: the loop keeps polling and logging until `rebalance-bot resume` clears it.
+On SIGTERM/SIGINT it places no new order, cancels the bot's open orders, and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass, field
+
+from bot.domain.portfolio import Valuation
+from bot.exchange.backends import Backend
+from bot.exchange.gateway import AuthFailed, GatewayError
+from bot.execution.executor import Executor
+from bot.journal import Journal
+from bot.observability import get_logger
+from bot.runtime.planning import valuation_from_snapshot
+from bot.runtime.rebalance import RebalanceReport, instance_tag, rebalance_once, take_snapshot
+from bot.settings import Settings
+
+log = get_logger("bot.daemon")
+
+
+@dataclass
+class RunResult:
+    reports: list[RebalanceReport] = field(default_factory=list)
+    last: Valuation | None = None
+    halted: str | None = None
+
+    @property
+    def balanced(self) -> bool:
+        return self.last is not None and not self.last.needs_rebalance
+
+
+class Daemon:
+    def __init__(self, settings: Settings, backend: Backend, journal: Journal) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.journal = journal
+        self.clock = backend.clock
+        self.gateway = backend.gateway
+        self.executor = Executor(
+            self.gateway,
+            settings.execution.policy(),
+            self.clock,
+            recorder=journal,
+            book_depth=settings.execution.book_depth,
+        )
+        self._stop = asyncio.Event()
+        self.last_poll: float | None = None
+        self._last_rebalance: float | None = None
+
+    def request_stop(self, reason: str = "signal") -> None:
+        if not self._stop.is_set():
+            log.info("stopping", reason=reason)
+            self._stop.set()
+            self.executor.stop()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
+
+    async def poll(self) -> Valuation:
+        snap = await take_snapshot(self.gateway, self.settings, self.clock)
+        valuation = valuation_from_snapshot(self.settings, snap)
+        self.last_poll = self.clock.time()
+        self.journal.snapshot(
+            "poll", valuation.total, {p.asset: p.weight for p in valuation.positions}
+        )
+        log.info(
+            "poll",
+            value=f"{valuation.total:.2f}",
+            out_of_band=[p.asset for p in valuation.out_of_band],
+            max_drift_pp=f"{max(abs(p.drift) for p in valuation.positions) * 100:.2f}",
+        )
+        return valuation
+
+    async def run(
+        self, *, once: bool = False, until_balanced: bool = False, max_rounds: int = 5
+    ) -> RunResult:
+        """`once`: one poll and at most one rebalance. `until_balanced`: rebalance until every
+        asset is inside its band (at most `max_rounds` rebalances). Otherwise: until stopped."""
+        result = RunResult()
+        log.info(
+            "started",
+            backend=self.backend.description,
+            mode=self.settings.exchange.mode.value,
+            instance=instance_tag(self.journal),
+        )
+        rounds = 0
+        try:
+            while not self._stop.is_set():
+                valuation = await self.poll()
+                result.last = valuation
+                result.halted = self.journal.active_halt()
+                if result.halted is not None:
+                    log.warning("halted", reason=result.halted, hint="rebalance-bot resume")
+                    if once or until_balanced:
+                        break
+                elif valuation.needs_rebalance and self._cooled_down(once or until_balanced):
+                    report = await rebalance_once(
+                        self.gateway, self.settings, self.clock, self.journal, self.executor
+                    )
+                    result.reports.append(report)
+                    self._last_rebalance = self.clock.time()
+                    rounds += 1
+                    result.last = report.after or valuation
+                    if report.status in ("halted", "failed"):
+                        self.journal.halt(
+                            f"rebalance {report.rebalance_id} {report.status}: {report.reason}"
+                        )
+                        result.halted = self.journal.active_halt()
+                if once:
+                    break
+                if until_balanced:
+                    if result.balanced or result.halted or rounds >= max_rounds:
+                        break
+                    continue
+                await self._sleep(self.settings.loop.poll_interval)
+        except AuthFailed as exc:
+            self.journal.halt(str(exc))
+            result.halted = str(exc)
+            log.error("auth_failed", error=str(exc))
+        finally:
+            await self._cancel_open_orders()
+        return result
+
+    def _cooled_down(self, scripted: bool) -> bool:
+        if scripted or self._last_rebalance is None:
+            return True
+        return self.clock.time() - self._last_rebalance >= self.settings.loop.cooldown
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep on the backend's clock, waking early when a stop is requested."""
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        stopper = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (sleeper, stopper):
+            task.cancel()
+
+    async def _cancel_open_orders(self) -> None:
+        """Cancel every open order of this bot instance (ours by client id prefix)."""
+        tag = instance_tag(self.journal)
+        symbols = sorted({o.symbol for o in self.journal.unsettled_orders()})
+        open_orders = []
+        try:
+            for symbol in symbols:
+                open_orders.extend(await self.gateway.fetch_open_orders(symbol))
+        except GatewayError as exc:
+            log.error("cancel_on_exit_failed", error=str(exc))
+            return
+        for order in open_orders:
+            if order.client_id and order.client_id.startswith(tag):
+                final = await self.gateway.cancel_order(order.symbol, order.exchange_id)
+                if final is not None:
+                    self.journal.child_update(None, final)
+                log.info("cancelled_on_exit", client_id=order.client_id)
