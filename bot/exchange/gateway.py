@@ -91,7 +91,10 @@ def dec(value: Any) -> Decimal:
         return value
     if isinstance(value, bool) or value is None:
         raise ValueError(f"not a number: {value!r}")
-    return Decimal(str(value))
+    text = str(value)
+    if isinstance(value, float) and text.endswith(".0"):
+        text = text[:-2]  # 5.0 -> 5: the exchange sent an integer
+    return Decimal(text)
 
 
 def _opt(value: Any) -> Decimal | None:

@@ -1,0 +1,135 @@
+"""Whole rebalances on the simulated exchange, in virtual time, through the real daemon code."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.domain.market import Side
+from bot.domain.orders import OrderReport, OrderRequest
+from bot.exchange.backends import build_backend
+from bot.journal import Journal
+from bot.runtime.daemon import Daemon, RunResult
+from bot.settings import Settings, load_settings
+from bot.sim.exchange import SimExchange
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings_for(tmp_path: Path, scenario: str, extra: str = "") -> Settings:
+    text = f"""
+[exchange]
+mode = "sim"
+[portfolio]
+quote = "USDT"
+targets = {{ BTC = 0.40, ETH = 0.25, SOL = 0.15, LINK = 0.10, USDT = 0.10 }}
+[bands]
+width = 0.03
+[sim]
+scenario = "{ROOT / "config" / "scenarios" / scenario}"
+time = "virtual"
+[journal]
+path = "journal.sqlite"
+{extra}
+"""
+    path = tmp_path / "bot.toml"
+    path.write_text(text)
+    return load_settings(path)
+
+
+async def run(settings: Settings) -> tuple[RunResult, SimExchange, Journal]:
+    backend = build_backend(settings)
+    journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
+    result = await Daemon(settings, backend, journal).run(until_balanced=True)
+    assert isinstance(backend.exchange, SimExchange)
+    return result, backend.exchange, journal
+
+
+def assert_journal_matches_exchange(journal: Journal, exchange: SimExchange) -> None:
+    orders = exchange.engine.all_orders()
+    # every order on the exchange was journaled (intent first), and no client id was sent twice
+    sent = Counter(o.client_order_id for o in orders)
+    assert max(sent.values()) == 1
+    assert set(sent) <= set(journal.client_ids())
+    # the journal's fills are the exchange's trades, exactly
+    trades = {(t.id, t.symbol): t for t in exchange.engine.my_trades()}
+    rows = journal.db.execute("SELECT trade_id, symbol, amount, price, fee FROM fills").fetchall()
+    assert {(r[0], r[1]) for r in rows} == set(trades)
+    for trade_id, symbol, amount, price, fee in rows:
+        t = trades[(trade_id, symbol)]
+        assert (Decimal(amount), Decimal(price), Decimal(fee)) == (t.amount, t.price, t.fee)
+    # nothing left open
+    assert not exchange.engine.open_orders()
+
+
+@pytest.mark.parametrize(
+    "scenario", ["demo.toml", "deep-calm.toml", "slow-resilience.toml", "faulty.toml"]
+)
+async def test_rebalance_restores_every_band(tmp_path: Path, scenario: str) -> None:
+    result, exchange, journal = await run(settings_for(tmp_path, scenario))
+    assert result.halted is None
+    assert result.balanced
+    assert result.reports
+    report = result.reports[0]
+    assert report.status == "done"
+    # large legs were sliced into several children, all limit orders
+    assert max(leg.children for leg in report.legs) >= 2
+    assert all(o.type == "limit" for o in exchange.engine.all_orders())
+    # cost stays sensible: no walking the book (demo taker fee is 10 bps)
+    assert report.shortfall_bps < 25
+    assert_journal_matches_exchange(journal, exchange)
+    rebalances = journal.rebalances()
+    assert rebalances[0]["status"] == "done"
+
+
+@pytest.mark.parametrize("style", ["take", "passive-then-take"])
+async def test_children_never_reach_beyond_the_band(tmp_path: Path, style: str) -> None:
+    """Every child, at the moment it is sent, is priced within band_bps of the current mid (a
+    take) or on our side of the spread (a passive post-only)."""
+    settings = settings_for(
+        tmp_path, "thin-volatile.toml", f'[execution]\nstyle = "{style}"\nband_bps = 15'
+    )
+    backend = build_backend(settings)
+    exchange = backend.exchange
+    assert isinstance(exchange, SimExchange)
+    journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
+    checked = Counter[str]()
+    place = backend.gateway.place_order
+
+    async def checked_place(request: OrderRequest) -> OrderReport:
+        bids, asks = exchange.engine.book(request.symbol)
+        mid = (bids[0].price + asks[0].price) / 2
+        if request.post_only:
+            assert (
+                request.price < asks[0].price
+                if request.side is Side.BUY
+                else request.price > bids[0].price
+            )
+            checked["passive"] += 1
+        else:
+            offset = (request.price - mid) / mid * 10_000
+            assert (offset if request.side is Side.BUY else -offset) <= 15
+            checked["take"] += 1
+        return await place(request)
+
+    backend.gateway.place_order = checked_place  # type: ignore[method-assign]
+    result = await Daemon(settings, backend, journal).run(until_balanced=True)
+    assert result.reports
+    assert checked["take"] > 0
+    if style != "take":
+        assert checked["passive"] > 0
+    assert_journal_matches_exchange(journal, exchange)
+
+
+@pytest.mark.parametrize("scenario", ["price-jump.toml", "drought.toml"])
+async def test_hostile_markets_end_in_band_or_halt_with_a_reason(
+    tmp_path: Path, scenario: str
+) -> None:
+    result, exchange, journal = await run(settings_for(tmp_path, scenario))
+    assert result.balanced or result.halted
+    if result.halted:
+        assert journal.active_halt() == result.halted
+    assert_journal_matches_exchange(journal, exchange)
