@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -17,6 +19,7 @@ from rich.console import Console
 from bot import __version__
 from bot.errors import BotError, ConfigError, DomainError
 from bot.exchange.backends import build_backend
+from bot.execution.executor import LegReport
 from bot.journal import Journal
 from bot.observability import configure_logging, get_logger, register_secrets
 from bot.report import plan_to_dict, render_plan, render_run_report, valuation_table
@@ -148,14 +151,16 @@ def run(
     if result.halted:
         print(f"halted: {result.halted}", file=sys.stderr)
         raise typer.Exit(3)
-    if until_balanced and not result.balanced:
+    if (once or until_balanced) and not result.balanced:
+        out_of_band = [p.asset for p in result.last.out_of_band] if result.last else []
+        print(f"not balanced: outside their bands: {', '.join(out_of_band)}", file=sys.stderr)
         raise typer.Exit(1)
 
 
 async def _run(settings: Settings, once: bool, until_balanced: bool, live: bool) -> RunResult:
     backend = build_backend(settings, live_confirmed=live)
     journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
-    daemon = Daemon(settings, backend, journal)
+    daemon = Daemon(settings, backend, journal, progress=_progress_printer())
     try:
         if not (once or until_balanced):
             daemon.install_signal_handlers()
@@ -163,6 +168,22 @@ async def _run(settings: Settings, once: bool, until_balanced: bool, live: bool)
     finally:
         await backend.close()
         journal.close()
+
+
+def _progress_printer() -> Callable[[LegReport], None]:
+    """One line per finished child: how far each leg is, and what it cost so far."""
+    out = _out()
+
+    def show(leg: LegReport) -> None:
+        done = leg.filled / leg.planned * 100 if leg.planned else Decimal(100)
+        avg = "-" if leg.average is None else f"{leg.average:.8g}"
+        out.print(
+            f"  {leg.symbol:<10} {leg.side.value:<4} {done:6.1f}% filled  avg {avg:<12}"
+            f" vs arrival {leg.price_bps:+7.2f} bps  children: {leg.children}",
+            highlight=False,
+        )
+
+    return show
 
 
 @app.command()

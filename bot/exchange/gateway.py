@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -35,6 +36,10 @@ from bot.observability import get_logger
 log = get_logger("bot.exchange")
 
 Sleep = Callable[[float], Awaitable[None]]
+
+# Requests sent by the current task (and the tasks it starts): a leg sets its own counter, so
+# concurrent legs each count only their own calls.
+request_counter: ContextVar[list[int] | None] = ContextVar("request_counter", default=None)
 
 
 class GatewayError(BotError):
@@ -245,6 +250,9 @@ class Gateway:
     async def _send(self, method: str, *args: Any, **kwargs: Any) -> Any:
         async with self._throttler:
             self.requests += 1
+            counter = request_counter.get()
+            if counter is not None:
+                counter[0] += 1
             return await getattr(self.exchange, method)(*args, **kwargs)
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:

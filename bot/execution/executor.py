@@ -11,6 +11,7 @@ implementation shortfall in bps, price and fees apart and together.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -18,7 +19,7 @@ from typing import Protocol
 
 from bot.clock import Clock
 from bot.domain.market import BPS, ZERO, Market, Side
-from bot.domain.orders import FillReport, OrderReport, OrderRequest
+from bot.domain.orders import FillReport, OrderReport, OrderRequest, OrderStatus
 from bot.domain.planner import Leg
 from bot.domain.slicing import (
     Child,
@@ -38,6 +39,7 @@ from bot.exchange.gateway import (
     InsufficientBalance,
     OrderRejected,
     WouldCross,
+    request_counter,
 )
 from bot.observability import get_logger
 
@@ -89,6 +91,9 @@ class LegReport:
     finished: float = 0.0
     client_ids: list[str] = field(default_factory=list)
     order_ids: set[str] = field(default_factory=set)
+    children_filled: int = 0  # children that filled at least in part
+    children_cancelled: int = 0  # children cancelled or expired with something unfilled
+    children_rejected: int = 0  # refused by the exchange (post-only crossing, funds)
 
     @property
     def average(self) -> Decimal | None:
@@ -116,6 +121,23 @@ class LegReport:
         return self.finished - self.started
 
 
+def _rejected(request: OrderRequest) -> OrderReport:
+    """The journal's record of a child the exchange refused: final, nothing filled."""
+    return OrderReport(
+        client_id=request.client_id,
+        exchange_id="",
+        symbol=request.symbol,
+        side=request.side,
+        amount=request.amount,
+        price=request.price,
+        status=OrderStatus.REJECTED,
+        filled=ZERO,
+        average=None,
+        fee=ZERO,
+        fee_currency=None,
+    )
+
+
 def fee_in_quote(fill: FillReport, market: Market) -> Decimal:
     """A fill's fee in the market's quote (fees taken in the base are valued at the fill price)."""
     if fill.fee_currency == market.base:
@@ -135,12 +157,14 @@ class Executor:
         *,
         recorder: Recorder | None = None,
         book_depth: int = 50,
+        progress: Callable[[LegReport], None] | None = None,
     ) -> None:
         self.gateway = gateway
         self.policy = policy
         self.clock = clock
         self.recorder: Recorder = recorder or NullRecorder()
         self.book_depth = book_depth
+        self.progress = progress
         self._stopping = False
 
     def stop(self) -> None:
@@ -151,7 +175,8 @@ class Executor:
         market = self.gateway.markets[leg.symbol]
         report = LegReport(key, leg.symbol, leg.side, leg.amount, arrival_mid)
         report.started = self.clock.time()
-        requests_before = self.gateway.requests
+        counter = [0]
+        request_counter.set(counter)
         log.info(
             "leg_started", leg=key, symbol=leg.symbol, side=leg.side.value, amount=str(leg.amount)
         )
@@ -162,7 +187,7 @@ class Executor:
             log.error("leg_failed", leg=key, error=str(exc))
         report.finished = self.clock.time()
         await self._settle_fees(market, report)
-        report.requests = self.gateway.requests - requests_before
+        report.requests = counter[0]
         log.info(
             "leg_finished",
             leg=key,
@@ -239,13 +264,19 @@ class Executor:
         try:
             order = await self.gateway.place_order(request)
         except WouldCross:
+            report.children_rejected += 1
+            self.recorder.child_update(report.key, _rejected(request))
             await self.clock.sleep(min(1.0, self.policy.child_timeout))
             return "crossed"
         except InsufficientBalance as exc:
+            report.children_rejected += 1
+            self.recorder.child_update(report.key, _rejected(request))
             report.reason = f"insufficient balance: {exc}"
             log.warning("child_unfunded", leg=report.key, client_id=client_id)
             return "funds"
         except OrderRejected as exc:
+            report.children_rejected += 1
+            self.recorder.child_update(report.key, _rejected(request))
             report.outcome, report.reason = LegOutcome.HALTED, str(exc)
             return "funds"
         self.recorder.child_update(report.key, order)
@@ -256,32 +287,55 @@ class Executor:
         self.recorder.child_update(report.key, order)
         report.filled += order.filled
         report.cost += order.cost
+        report.children_filled += order.filled > 0
+        report.children_cancelled += order.remaining > 0
+        log.info(
+            "child_done",
+            leg=report.key,
+            client_id=client_id,
+            phase=child.phase.value,
+            price=str(child.price),
+            amount=str(child.amount),
+            filled=str(order.filled),
+            status=order.status.value,
+        )
+        if self.progress is not None:
+            self.progress(report)
         return ended
 
     async def _wait(
         self, market: Market, child: Child, order: OrderReport, report: LegReport
     ) -> tuple[OrderReport, str]:
-        """Let a resting child work, check it once halfway, then cancel what is left."""
+        """Let a resting child work, then cancel what is left; the cancel reply carries its final
+        state, so a child costs three requests (book, place, cancel) unless it is re-pegged.
+
+        A `passive`-style child looks at the book once halfway and is re-pegged when the touch
+        has moved away from it."""
         policy = self.policy
-        life = (
-            policy.passive_timeout
-            if policy.style is Style.PASSIVE_THEN_TAKE
-            else policy.child_timeout
-        )
-        ended = "done"
-        await self.clock.sleep(life / 2)
-        current = await self.gateway.fetch_order(market.symbol, order.client_id or "")
-        order = current or order
-        if not order.status.is_final and not self._stopping:
-            book = await self.gateway.fetch_order_book(market.symbol, self.book_depth)
-            if should_repeg(child.price, book, child.side):
-                ended = "repeg"
-            else:
-                await self.clock.sleep(life / 2)
-        if not order.status.is_final:
-            final = await self.gateway.cancel_order(market.symbol, order.exchange_id)
-            order = final or order
-        return order, ended
+        if policy.style is Style.PASSIVE_THEN_TAKE:
+            await self._sleep_unless_stopping(policy.passive_timeout)
+            ended = "done"
+        else:
+            ended = "done"
+            await self._sleep_unless_stopping(policy.child_timeout / 2)
+            if not self._stopping:
+                book = await self.gateway.fetch_order_book(market.symbol, self.book_depth)
+                if should_repeg(child.price, book, child.side):
+                    ended = "repeg"
+                else:
+                    await self._sleep_unless_stopping(policy.child_timeout / 2)
+        final = await self.gateway.cancel_order(market.symbol, order.exchange_id)
+        if final is None:  # unknown to the exchange by its id: ask by our client id
+            final = await self.gateway.fetch_order(market.symbol, order.client_id or "")
+        if final is not None and final.status is OrderStatus.OPEN:
+            final = await self.gateway.fetch_order(market.symbol, order.client_id or "") or final
+        return final or order, ended
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        """Sleep in small steps so a stop request is seen within a second of clock time."""
+        end = self.clock.time() + seconds
+        while not self._stopping and self.clock.time() < end:
+            await self.clock.sleep(min(1.0, end - self.clock.time()))
 
     async def _settle_fees(self, market: Market, report: LegReport) -> None:
         """Fees from the exchange's own trade records for this leg's children."""

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.domain.portfolio import Valuation
 from bot.exchange.backends import Backend
 from bot.exchange.gateway import AuthFailed, GatewayError
-from bot.execution.executor import Executor
+from bot.execution.executor import Executor, LegReport
 from bot.journal import Journal
 from bot.observability import get_logger
 from bot.runtime.planning import valuation_from_snapshot
@@ -37,7 +38,13 @@ class RunResult:
 
 
 class Daemon:
-    def __init__(self, settings: Settings, backend: Backend, journal: Journal) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Backend,
+        journal: Journal,
+        progress: Callable[[LegReport], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.backend = backend
         self.journal = journal
@@ -49,6 +56,7 @@ class Daemon:
             self.clock,
             recorder=journal,
             book_depth=settings.execution.book_depth,
+            progress=progress,
         )
         self._stop = asyncio.Event()
         self.last_poll: float | None = None

@@ -6,6 +6,7 @@ the journal's ids and the instance tag, so they never repeat, across restarts to
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -163,28 +164,35 @@ async def rebalance_once(
         value=f"{plan.valuation.total:.2f}",
         est_cost_bps=f"{plan.est_cost_bps:.1f}",
     )
-    for seq, leg in enumerate(plan.legs):
-        key = f"{tag}-{rid}-{seq}"
-        book = snap.books[leg.symbol]
-        arrival = book.mid
-        assert arrival is not None
-        leg = await _fit_to_balance(gateway, leg)
-        journal.start_leg(key, rid, seq, leg.symbol, leg.side.value, leg.amount, arrival)
-        result = await executor.run_leg(leg, arrival, key)
-        report.legs.append(result)
-        journal.finish_leg(
-            key,
-            result.outcome.value,
-            result.reason,
-            result.filled,
-            result.cost,
-            result.fees,
-            report.leg_value(result),
-        )
-        if result.outcome is not LegOutcome.DONE:
-            report.status = "halted" if result.outcome is LegOutcome.HALTED else "failed"
-            report.reason = f"{leg.symbol}: {result.reason}"
-            break
+    seqs = {id(leg): i for i, leg in enumerate(plan.legs)}
+    for wave in waves(plan.legs):
+        # Legs in one wave spend assets no pending leg delivers: they run side by side.
+        fitted = [await _fit_to_balance(gateway, leg) for leg in wave]
+        tasks = []
+        for original, leg in zip(wave, fitted, strict=True):
+            seq = seqs[id(original)]
+            key = f"{tag}-{rid}-{seq}"
+            arrival = snap.books[leg.symbol].mid
+            assert arrival is not None
+            journal.start_leg(key, rid, seq, leg.symbol, leg.side.value, leg.amount, arrival)
+            tasks.append(executor.run_leg(leg, arrival, key))
+        results = await asyncio.gather(*tasks)
+        for result in results:
+            report.legs.append(result)
+            journal.finish_leg(
+                result.key,
+                result.outcome.value,
+                result.reason,
+                result.filled,
+                result.cost,
+                result.fees,
+                report.leg_value(result),
+            )
+            if result.outcome is not LegOutcome.DONE and report.status == "done":
+                report.status = "halted" if result.outcome is LegOutcome.HALTED else "failed"
+                report.reason = f"{result.symbol}: {result.reason}"
+        if report.status != "done":
+            break  # the next legs were funded by this wave
     after = await take_snapshot(gateway, settings, clock)
     report.after = valuation_from_snapshot(settings, after)
     journal.snapshot(
@@ -201,6 +209,19 @@ async def rebalance_once(
         duration_s=round(report.finished - report.started, 1),
     )
     return report
+
+
+def waves(legs: tuple[Leg, ...] | list[Leg]) -> list[list[Leg]]:
+    """Legs grouped for concurrent execution, in plan order: a leg joins the first wave after
+    every leg that delivers the asset it spends."""
+    pending = list(legs)
+    out: list[list[Leg]] = []
+    while pending:
+        delivering = {leg.receives for leg in pending}
+        wave = [leg for leg in pending if leg.spends not in delivering] or pending[:1]
+        out.append(wave)
+        pending = [leg for leg in pending if all(leg is not w for w in wave)]
+    return out
 
 
 async def _fit_to_balance(gateway: Gateway, leg: Leg) -> Leg:
