@@ -34,6 +34,7 @@ from bot.domain.slicing import (
     should_repeg,
 )
 from bot.exchange.gateway import (
+    AmbiguousOrder,
     Gateway,
     GatewayError,
     InsufficientBalance,
@@ -44,6 +45,9 @@ from bot.exchange.gateway import (
 from bot.observability import get_logger
 
 log = get_logger("bot.execution")
+
+
+CANCEL_ATTEMPTS = 5
 
 
 class LegOutcome(StrEnum):
@@ -324,12 +328,23 @@ class Executor:
                     ended = "repeg"
                 else:
                     await self._sleep_unless_stopping(policy.child_timeout / 2)
-        final = await self.gateway.cancel_order(market.symbol, order.exchange_id)
-        if final is None:  # unknown to the exchange by its id: ask by our client id
-            final = await self.gateway.fetch_order(market.symbol, order.client_id or "")
-        if final is not None and final.status is OrderStatus.OPEN:
-            final = await self.gateway.fetch_order(market.symbol, order.client_id or "") or final
-        return final or order, ended
+        return await self._cancel(market, order), ended
+
+    async def _cancel(self, market: Market, order: OrderReport) -> OrderReport:
+        """Cancel a child and return its final state. "Already filled" is a normal answer. A child
+        that is still open after the cancel is cancelled again: no new child is ever placed while
+        an earlier one may still be live."""
+        for attempt in range(1, CANCEL_ATTEMPTS + 1):
+            final = await self.gateway.cancel_order(market.symbol, order.exchange_id)
+            if final is None:  # unknown by its id: ask by our client id
+                final = await self.gateway.fetch_order(market.symbol, order.client_id or "")
+            if final is not None and final.status.is_final:
+                return final
+            log.warning("cancel_not_final", client_id=order.client_id, attempt=attempt)
+            await self.clock.sleep(1.0)
+        raise AmbiguousOrder(
+            f"{order.client_id} on {market.symbol} is still open after {CANCEL_ATTEMPTS} cancels"
+        )
 
     async def _sleep_unless_stopping(self, seconds: float) -> None:
         """Sleep in small steps so a stop request is seen within a second of clock time."""
