@@ -196,6 +196,22 @@ class SimSettings(_Section):
 class JournalSettings(_Section):
     # SQLite file; relative to this config file's folder unless absolute. Put it on a volume.
     path: Path = Path("journal.sqlite")
+    # Our orders found open at start-up: "cancel" them, or "adopt" them (let them work for one
+    # child timeout, then cancel the rest).
+    on_restart: str = Field(default="cancel", pattern="^(cancel|adopt)$")
+
+
+class RiskSettings(_Section):
+    # Value (portfolio quote) the bot may trade in any 24 hours; unset: no limit.
+    max_turnover_per_day: Annotated[Decimal, Field(gt=0)] | None = None
+    # A plan estimated, or a rebalance realised, above this cost vs arrival (bps, fees included).
+    max_cost_bps: Annotated[Decimal, Field(gt=0)] = Decimal(50)
+    # Failed polls or rebalances in a row before halting.
+    max_consecutive_failures: Annotated[int, Field(ge=1)] = 3
+    # A price moving more than this (%) between two polls is implausible: halt.
+    max_price_move_pct: Annotated[Decimal, Field(gt=0)] = Decimal(10)
+    # A managed balance changing more than this (%) without a trade by the bot: halt.
+    max_balance_jump_pct: Annotated[Decimal, Field(gt=0)] = Decimal(1)
 
 
 class LoopSettings(_Section):
@@ -223,6 +239,7 @@ class Settings(BaseSettings):
     execution: ExecutionSettings = ExecutionSettings()
     sim: SimSettings = SimSettings()
     journal: JournalSettings = JournalSettings()
+    risk: RiskSettings = RiskSettings()
     loop: LoopSettings = LoopSettings()
     log: LogSettings = LogSettings()
     # The folder of the config file: relative paths in it are resolved from there.

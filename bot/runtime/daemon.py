@@ -13,14 +13,17 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot.domain.errors import NoPriceError
 from bot.domain.portfolio import Valuation
 from bot.exchange.backends import Backend
 from bot.exchange.gateway import AuthFailed, GatewayError
 from bot.execution.executor import Executor, LegReport
 from bot.journal import Journal
 from bot.observability import get_logger
+from bot.runtime.killswitch import RiskGuard
 from bot.runtime.planning import valuation_from_snapshot
 from bot.runtime.rebalance import RebalanceReport, instance_tag, rebalance_once, take_snapshot
+from bot.runtime.reconcile import ReconcileReport, reconcile
 from bot.settings import Settings
 
 log = get_logger("bot.daemon")
@@ -58,6 +61,8 @@ class Daemon:
             book_depth=settings.execution.book_depth,
             progress=progress,
         )
+        self.guard = RiskGuard(settings.risk, journal)
+        self.reconciled: ReconcileReport | None = None
         self._stop = asyncio.Event()
         self.last_poll: float | None = None
         self._last_rebalance: float | None = None
@@ -100,43 +105,86 @@ class Daemon:
             mode=self.settings.exchange.mode.value,
             instance=instance_tag(self.journal),
         )
+        scripted = once or until_balanced
         rounds = 0
         try:
+            self.reconciled = await reconcile(
+                self.gateway,
+                self.journal,
+                self.clock,
+                adopt=self.settings.journal.on_restart == "adopt",
+                adopt_for=self.settings.execution.child_timeout,
+            )
             while not self._stop.is_set():
-                valuation = await self.poll()
-                result.last = valuation
-                result.halted = self.journal.active_halt()
-                if result.halted is not None:
-                    log.warning("halted", reason=result.halted, hint="rebalance-bot resume")
-                    if once or until_balanced:
-                        break
-                elif valuation.needs_rebalance and self._cooled_down(once or until_balanced):
-                    report = await rebalance_once(
-                        self.gateway, self.settings, self.clock, self.journal, self.executor
-                    )
-                    result.reports.append(report)
-                    self._last_rebalance = self.clock.time()
+                valuation = await self._watch(result)
+                if (
+                    valuation is not None
+                    and result.halted is None
+                    and valuation.needs_rebalance
+                    and self._cooled_down(scripted)
+                ):
                     rounds += 1
-                    result.last = report.after or valuation
-                    if report.status in ("halted", "failed"):
-                        self.journal.halt(
-                            f"rebalance {report.rebalance_id} {report.status}: {report.reason}"
-                        )
-                        result.halted = self.journal.active_halt()
-                if once:
+                    await self._rebalance(result, valuation)
+                if once or (scripted and result.halted):
                     break
                 if until_balanced:
-                    if result.balanced or result.halted or rounds >= max_rounds:
+                    if result.balanced or rounds >= max_rounds:
                         break
-                    continue
+                    if valuation is not None:
+                        continue
                 await self._sleep(self.settings.loop.poll_interval)
         except AuthFailed as exc:
-            self.journal.halt(str(exc))
-            result.halted = str(exc)
+            self._halt(result, str(exc))
             log.error("auth_failed", error=str(exc))
         finally:
             await self._cancel_open_orders()
         return result
+
+    async def _watch(self, result: RunResult) -> Valuation | None:
+        """One poll with its plausibility checks; None when the poll failed."""
+        traded = self._last_rebalance is not None and (
+            self.last_poll is None or self._last_rebalance >= self.last_poll
+        )
+        try:
+            valuation = await self.poll()
+        except (GatewayError, NoPriceError) as exc:
+            log.error("poll_failed", error=str(exc))
+            reason = self.guard.failure(f"poll: {exc}")
+            if isinstance(exc, NoPriceError):
+                reason = f"implausible snapshot: {exc}"
+            if reason:
+                self._halt(result, reason)
+            return None
+        self.guard.success()
+        result.last = valuation
+        reason = self.guard.check_poll(valuation, traded)
+        if reason:
+            self._halt(result, f"implausible snapshot: {reason}")
+        result.halted = self.journal.active_halt()
+        if result.halted is not None:
+            log.warning("halted", reason=result.halted, hint="rebalance-bot resume clears it")
+        return valuation
+
+    async def _rebalance(self, result: RunResult, valuation: Valuation) -> None:
+        report = await rebalance_once(
+            self.gateway,
+            self.settings,
+            self.clock,
+            self.journal,
+            self.executor,
+            veto=lambda plan: self.guard.check_plan(plan, self.clock.time()),
+        )
+        result.reports.append(report)
+        self._last_rebalance = self.clock.time()
+        result.last = report.after or valuation
+        reason = report.reason if report.status == "refused" else self.guard.after_rebalance(report)
+        if reason:
+            self._halt(result, reason)
+
+    def _halt(self, result: RunResult, reason: str) -> None:
+        self.journal.halt(reason)
+        result.halted = self.journal.active_halt()
+        log.error("halt", reason=result.halted)
 
     def _cooled_down(self, scripted: bool) -> bool:
         if scripted or self._last_rebalance is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,7 +32,7 @@ log = get_logger("bot.rebalance")
 @dataclass
 class RebalanceReport:
     rebalance_id: int | None
-    status: str  # nothing | done | halted | failed
+    status: str  # nothing | refused | done | halted | failed
     reason: str
     plan: Plan
     started: float
@@ -134,7 +135,9 @@ async def rebalance_once(
     clock: Clock,
     journal: Journal,
     executor: Executor | None = None,
+    veto: Callable[[Plan], str | None] | None = None,
 ) -> RebalanceReport:
+    """Plan from a fresh snapshot and execute it. `veto` may refuse the plan (risk limits)."""
     started = clock.time()
     snap = await take_snapshot(gateway, settings, clock)
     plan = plan_from_snapshot(settings, snap)
@@ -143,6 +146,10 @@ async def rebalance_once(
             "every asset inside its band" if not plan.valuation.needs_rebalance else "dust only"
         )
         return RebalanceReport(None, "nothing", reason, plan, started, clock.time())
+    refused = veto(plan) if veto else None
+    if refused is not None:
+        log.warning("plan_refused", reason=refused)
+        return RebalanceReport(None, "refused", refused, plan, started, clock.time())
 
     executor = executor or Executor(
         gateway,

@@ -1,0 +1,113 @@
+"""Risk limits and the kill switch.
+
+Each check returns the reason to halt, or None. A halt is written to the journal and stops all
+trading until an operator runs `rebalance-bot resume`; the daemon keeps polling and logging.
+
+- daily turnover: value traded in the last 24 h plus the plan's, against `max_turnover_per_day`;
+- cost: a plan whose estimated cost, or a rebalance whose realised shortfall, exceeds
+  `max_cost_bps` versus arrival;
+- failures: `max_consecutive_failures` polls or rebalances in a row that failed;
+- implausible snapshot: a price that moved more than `max_price_move_pct` since the last poll,
+  or a managed balance that changed more than `max_balance_jump_pct` without a trade by the bot
+  (a deposit, a withdrawal, someone else trading the account).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from bot.domain.market import ZERO
+from bot.domain.planner import Plan
+from bot.domain.portfolio import Valuation
+from bot.journal import Journal
+from bot.runtime.rebalance import RebalanceReport
+from bot.settings import RiskSettings
+
+DAY = 86_400.0
+HUNDRED = Decimal(100)
+
+
+class RiskGuard:
+    def __init__(self, limits: RiskSettings, journal: Journal) -> None:
+        self.limits = limits
+        self.journal = journal
+        self.failures = 0
+        self._prices: dict[str, Decimal] | None = None
+        self._balances: dict[str, Decimal] | None = None
+
+    def check_poll(self, valuation: Valuation, traded_since_last: bool) -> str | None:
+        prices = {p.asset: p.price for p in valuation.positions}
+        balances = {p.asset: p.balance for p in valuation.positions}
+        reason = None
+        if self._prices is not None:
+            reason = _moved(self._prices, prices, self.limits.max_price_move_pct, "price of")
+        if reason is None and self._balances is not None and not traded_since_last:
+            reason = _moved(
+                self._balances,
+                balances,
+                self.limits.max_balance_jump_pct,
+                "balance of",
+                " without a trade by the bot (deposit, withdrawal or another trader?)",
+            )
+        self._prices, self._balances = prices, balances
+        return reason
+
+    def check_plan(self, plan: Plan, now: float) -> str | None:
+        limit = self.limits.max_turnover_per_day
+        if limit is not None:
+            today = self.journal.turnover_since(now - DAY)
+            if today + plan.turnover > limit:
+                return (
+                    f"daily turnover limit: {today:.2f} traded in 24 h + {plan.turnover:.2f}"
+                    f" planned > {limit} {plan.valuation.quote}"
+                )
+        if plan.turnover and plan.est_cost_bps > self.limits.max_cost_bps:
+            return (
+                f"estimated cost {plan.est_cost_bps:.1f} bps is above max_cost_bps"
+                f" {self.limits.max_cost_bps}"
+            )
+        return None
+
+    def after_rebalance(self, report: RebalanceReport) -> str | None:
+        if report.status == "failed":
+            return self.failure(f"rebalance {report.rebalance_id} failed: {report.reason}")
+        self.failures = 0
+        if report.traded_value > 0 and report.shortfall_bps > self.limits.max_cost_bps:
+            return (
+                f"rebalance {report.rebalance_id} cost {report.shortfall_bps:.1f} bps vs arrival,"
+                f" above max_cost_bps {self.limits.max_cost_bps}"
+            )
+        if report.status == "halted":
+            return f"rebalance {report.rebalance_id} halted: {report.reason}"
+        return None
+
+    def failure(self, what: str) -> str | None:
+        self.failures += 1
+        if self.failures >= self.limits.max_consecutive_failures:
+            return f"{self.failures} failures in a row, the last: {what}"
+        return None
+
+    def success(self) -> None:
+        self.failures = 0
+
+
+def _moved(
+    before: Mapping[str, Decimal],
+    after: Mapping[str, Decimal],
+    limit_pct: Decimal,
+    what: str,
+    suffix: str = "",
+) -> str | None:
+    for asset, old in sorted(before.items()):
+        new = after.get(asset, ZERO)
+        if old > 0:
+            change = abs(new - old) / old * HUNDRED
+            if change > limit_pct:
+                return (
+                    f"{what} {asset} moved {change:.1f}% since the last poll"
+                    f" ({old} -> {new}){suffix}"
+                )
+        elif new > 0 and what == "balance of":
+            return f"{what} {asset} appeared ({new}){suffix}"
+    return None

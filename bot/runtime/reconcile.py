@@ -1,0 +1,128 @@
+"""Start-up reconciliation: make the journal and the exchange agree before anything is placed.
+
+After a crash the journal may hold orders whose fate it never learned: an intent written just
+before the process died (sent or not), or a child last seen open. For each, the exchange is asked
+by the client id (the identity the bot chose before sending):
+- unknown to the exchange: it never arrived; recorded as such;
+- still open: cancelled, or adopted (left to work for one child timeout, then cancelled), per
+  `journal.on_restart`;
+- final: its final state is recorded.
+Then the fills the journal missed are fetched and recorded, and the interrupted rebalance is
+closed as `interrupted`. The next poll plans afresh from the real balances, with new client ids:
+nothing is placed twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from bot.clock import Clock
+from bot.domain.market import ZERO
+from bot.domain.orders import OrderReport
+from bot.exchange.gateway import Gateway
+from bot.journal import Journal
+from bot.observability import get_logger
+
+log = get_logger("bot.reconcile")
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    never_arrived: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)
+    fills_recorded: int = 0
+    interrupted_rebalances: list[int] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.checked or self.interrupted_rebalances)
+
+
+async def reconcile(
+    gateway: Gateway,
+    journal: Journal,
+    clock: Clock,
+    *,
+    adopt: bool = False,
+    adopt_for: float = 10.0,
+) -> ReconcileReport:
+    report = ReconcileReport()
+    interrupted = journal.interrupted()
+    unsettled = journal.unsettled_orders()
+    if not unsettled and not interrupted:
+        return report
+    if not gateway.markets:
+        await gateway.load_markets()
+    log.info("reconcile_started", orders=len(unsettled), rebalances=len(interrupted))
+    still_open: list[OrderReport] = []
+    for order in unsettled:
+        report.checked += 1
+        found = await gateway.fetch_order(order.symbol, order.client_id)
+        if found is None:
+            journal.mark_order(order.client_id, "not_found")
+            report.never_arrived.append(order.client_id)
+            continue
+        journal.child_update(order.leg_key, found)
+        if found.status.is_final:
+            report.settled.append(order.client_id)
+        else:
+            still_open.append(found)
+    if still_open and adopt:
+        report.adopted = [o.client_id or "" for o in still_open]
+        log.info("orders_adopted", client_ids=report.adopted, for_s=adopt_for)
+        await clock.sleep(adopt_for)
+    for live in still_open:
+        final = await gateway.cancel_order(live.symbol, live.exchange_id)
+        if final is None:
+            final = await gateway.fetch_order(live.symbol, live.client_id or "")
+        if final is not None:
+            journal.child_update(None, final)
+        if not adopt:
+            report.cancelled.append(live.client_id or "")
+    report.fills_recorded = await _missed_fills(gateway, journal)
+    for row in interrupted:
+        rid = int(row["id"])
+        journal.mark_interrupted(rid, "the bot stopped mid-rebalance; reconciled at start-up")
+        report.interrupted_rebalances.append(rid)
+    log.info(
+        "reconcile_finished",
+        checked=report.checked,
+        never_arrived=len(report.never_arrived),
+        cancelled=len(report.cancelled),
+        adopted=len(report.adopted),
+        fills_recorded=report.fills_recorded,
+        interrupted=report.interrupted_rebalances,
+    )
+    return report
+
+
+async def _missed_fills(gateway: Gateway, journal: Journal) -> int:
+    """Record the trades of every journal order whose recorded fills fall short of its filled
+    amount (the process died between the order's last report and the leg's trade query)."""
+    recorded_amount: dict[tuple[str, str], Decimal] = {}
+    for r in journal.db.execute("SELECT symbol, exchange_order_id, amount FROM fills"):
+        key = (r["symbol"], r["exchange_order_id"])
+        recorded_amount[key] = recorded_amount.get(key, ZERO) + Decimal(r["amount"])
+    short: dict[str, dict[str, tuple[str | None, str]]] = {}
+    since: dict[str, float] = {}
+    for r in journal.db.execute(
+        "SELECT symbol, exchange_id, leg_key, client_id, filled, created_at FROM orders"
+        " WHERE exchange_id IS NOT NULL AND exchange_id != ''"
+    ):
+        if recorded_amount.get((r["symbol"], r["exchange_id"]), ZERO) < Decimal(r["filled"]):
+            short.setdefault(r["symbol"], {})[r["exchange_id"]] = (r["leg_key"], r["client_id"])
+            since[r["symbol"]] = min(since.get(r["symbol"], r["created_at"]), r["created_at"])
+    known = journal.fill_ids()
+    recorded = 0
+    for symbol, ours in short.items():
+        trades = await gateway.fetch_my_trades(symbol, int(since[symbol] * 1000) - 60_000)
+        for t in trades:
+            if t.exchange_order_id in ours and (t.trade_id, t.symbol) not in known:
+                leg_key, client_id = ours[t.exchange_order_id]
+                journal.fills(leg_key, [replace(t, client_id=client_id)])
+                recorded += 1
+    return recorded
