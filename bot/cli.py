@@ -22,7 +22,16 @@ from bot.exchange.backends import build_backend
 from bot.execution.executor import LegReport
 from bot.journal import Journal
 from bot.observability import configure_logging, get_logger, register_secrets
-from bot.report import plan_to_dict, render_plan, render_run_report, valuation_table
+from bot.report import (
+    history_rows,
+    plan_to_dict,
+    render_history,
+    render_plan,
+    render_run_report,
+    render_status,
+    status_dict,
+    valuation_table,
+)
 from bot.runtime.daemon import Daemon, RunResult
 from bot.runtime.planning import plan_from_snapshot
 from bot.runtime.rebalance import take_snapshot
@@ -184,6 +193,68 @@ def _progress_printer() -> Callable[[LegReport], None]:
         )
 
     return show
+
+
+def _journal(settings: Settings) -> Journal:
+    path = settings.resolve(settings.journal.path)
+    if not path.exists():
+        _fail([f"no journal at {path} yet: the bot has not run with this configuration"])
+    return Journal(path)
+
+
+@app.command()
+def status(
+    config: ConfigOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Weights vs targets as last seen, halted or not, and the last rebalance."""
+    settings = _settings(config)
+    journal = _journal(settings)
+    try:
+        data = status_dict(settings, journal)
+    finally:
+        journal.close()
+    if as_json:
+        json.dump(data, sys.stdout, indent=2)
+        print()
+        return
+    render_status(data, _out())
+
+
+@app.command()
+def history(
+    config: ConfigOption,
+    limit: Annotated[int, typer.Option(help="How many rebalances, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Past rebalances: status, traded value, shortfall, fees, duration."""
+    settings = _settings(config)
+    journal = _journal(settings)
+    try:
+        rows = history_rows(journal, limit)
+    finally:
+        journal.close()
+    if as_json:
+        json.dump(rows, sys.stdout, indent=2)
+        print()
+        return
+    render_history(rows, _out())
+
+
+@app.command()
+def resume(config: ConfigOption) -> None:
+    """Clear a halt (kill switch) so the bot may trade again."""
+    settings = _settings(config)
+    journal = _journal(settings)
+    try:
+        halt = journal.active_halt()
+        if halt is None:
+            print("not halted: nothing to resume")
+            return
+        journal.clear_halt(by="cli")
+        print(f"halt cleared (it was: {halt}); the bot trades again at its next poll")
+    finally:
+        journal.close()
 
 
 @app.command()

@@ -5,6 +5,8 @@ Decimals go to JSON as strings, so a script reads exactly what the bot computed.
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +15,9 @@ from rich.table import Table
 
 from bot.domain.planner import Plan
 from bot.domain.portfolio import Position, Valuation
+from bot.journal import Journal
 from bot.runtime.rebalance import RebalanceReport
+from bot.settings import Settings
 
 
 def _pct(x: Decimal) -> str:
@@ -195,5 +199,125 @@ def render_run_report(report: RebalanceReport, console: Console) -> None:
             str(leg.children),
             str(leg.requests),
             leg.outcome.value if not leg.reason else f"{leg.outcome.value}: {leg.reason}",
+        )
+    console.print(table)
+
+
+def status_dict(settings: Settings, journal: Journal) -> dict[str, Any]:
+    """What the bot last saw (its latest snapshot in the journal) against the targets."""
+    row = journal.db.execute("SELECT * FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()
+    bands = settings.bands_model()
+    targets = settings.portfolio.targets
+    positions = []
+    if row is not None:
+        for asset, w in json.loads(row["weights"]).items():
+            weight = Decimal(w)
+            target = targets.get(asset, Decimal(0))
+            lo, hi = bands.for_asset(asset).bounds(target)
+            positions.append(
+                {
+                    "asset": asset,
+                    "weight": str(weight),
+                    "target": str(target),
+                    "drift": str(weight - target),
+                    "band": [str(lo), str(hi)],
+                    "in_band": lo <= weight <= hi,
+                }
+            )
+    last = journal.rebalances(1)
+    return {
+        "seen_at": None if row is None else _when(row["taken_at"]),
+        "value": None if row is None else row["total"],
+        "quote": settings.portfolio.quote,
+        "positions": positions,
+        "halted": journal.active_halt(),
+        "last_rebalance": None if not last else _history_row(last[0]),
+    }
+
+
+def history_rows(journal: Journal, limit: int) -> list[dict[str, Any]]:
+    return [_history_row(r) for r in journal.rebalances(limit)]
+
+
+def _when(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def _history_row(row: Any) -> dict[str, Any]:
+    report = json.loads(row["report"]) if row["report"] else {}
+    return {
+        "id": row["id"],
+        "started": _when(row["started_at"]),
+        "finished": _when(row["finished_at"]),
+        "status": row["status"],
+        "reason": row["reason"],
+        "mode": row["mode"],
+        "value_before": row["value_before"],
+        "traded_value": report.get("traded_value"),
+        "shortfall_bps": report.get("shortfall_bps"),
+        "fees": report.get("fees"),
+        "legs": len(report.get("legs", [])),
+        "duration_s": report.get("duration_s"),
+        "in_band_after": report.get("in_band_after"),
+    }
+
+
+def render_status(data: dict[str, Any], console: Console) -> None:
+    halted = data["halted"]
+    console.print(
+        "[bold red]HALTED[/]: " + halted + "  (rebalance-bot resume clears it)"
+        if halted
+        else "[green]Trading enabled[/] (not halted)"
+    )
+    if data["seen_at"] is None:
+        console.print("No snapshot in the journal yet.")
+    else:
+        table = Table(
+            title=f"Last seen {data['seen_at']}: {_money(Decimal(data['value']))} {data['quote']}",
+            title_justify="left",
+        )
+        for col in ("asset", "weight", "target", "drift", "band", "status"):
+            table.add_column(col, justify="left" if col in ("asset", "status") else "right")
+        for p in data["positions"]:
+            lo, hi = (Decimal(b) for b in p["band"])
+            table.add_row(
+                p["asset"],
+                _pct(Decimal(p["weight"])),
+                _pct(Decimal(p["target"])),
+                _pp(Decimal(p["drift"])),
+                f"{lo * 100:.2f}-{hi * 100:.2f}%",
+                "[green]in band[/]" if p["in_band"] else "[bold red]OUT[/]",
+            )
+        console.print(table)
+    last = data["last_rebalance"]
+    if last:
+        console.print(
+            f"Last rebalance #{last['id']} {last['status']} at {last['started']}:"
+            f" traded {last['traded_value'] or '-'}, shortfall {last['shortfall_bps'] or '-'} bps"
+            + (f" ({last['reason']})" if last["reason"] else "")
+        )
+
+
+def render_history(rows: list[dict[str, Any]], console: Console) -> None:
+    if not rows:
+        console.print("No rebalance yet.")
+        return
+    table = Table(title="Rebalances, newest first", title_justify="left")
+    for col in ("#", "started", "status", "legs", "traded", "shortfall bps", "fees", "duration s"):
+        table.add_column(col, justify="right" if col not in ("started", "status") else "left")
+    table.add_column("reason")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["started"] or "",
+            r["status"],
+            str(r["legs"]),
+            "-" if r["traded_value"] is None else _money(Decimal(r["traded_value"])),
+            r["shortfall_bps"] or "-",
+            "-" if r["fees"] is None else _money(Decimal(r["fees"])),
+            "-" if r["duration_s"] is None else f"{r['duration_s']:.0f}",
+            r["reason"] or "",
         )
     console.print(table)

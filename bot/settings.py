@@ -193,6 +193,11 @@ class SimSettings(_Section):
     time: str = Field(default="virtual", pattern="^(virtual|real)$")
 
 
+class PaperSettings(_Section):
+    # Starting balances of the paper (dry-run) account; later runs continue from its saved state.
+    balances: dict[Asset, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict)
+
+
 class JournalSettings(_Section):
     # SQLite file; relative to this config file's folder unless absolute. Put it on a volume.
     path: Path = Path("journal.sqlite")
@@ -238,6 +243,7 @@ class Settings(BaseSettings):
     rebalance: RebalanceSettings = RebalanceSettings()
     execution: ExecutionSettings = ExecutionSettings()
     sim: SimSettings = SimSettings()
+    paper: PaperSettings = PaperSettings()
     journal: JournalSettings = JournalSettings()
     risk: RiskSettings = RiskSettings()
     loop: LoopSettings = LoopSettings()

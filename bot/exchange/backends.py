@@ -63,7 +63,7 @@ def build_backend(settings: Settings, *, live_confirmed: bool = False) -> Backen
     exchange = _ccxt(settings, with_keys=mode is not Mode.PAPER)
     clock = RealClock()
     if mode is Mode.PAPER:
-        raise ConfigError(['exchange.mode: "paper" is not available in this version yet'])
+        return _paper(settings, exchange, retry)
     if mode is Mode.TESTNET:
         enable_sandbox(exchange)
     gateway = Gateway(
@@ -147,3 +147,24 @@ def _sim(settings: Settings, retry: RetryPolicy) -> Backend:
         sleep=clock.sleep,
     )
     return Backend(exchange, clock, gateway, f"simulated exchange, scenario {scenario.name}")
+
+
+def _paper(settings: Settings, public: Any, retry: RetryPolicy) -> Backend:
+    """Real public data, simulated fills. The paper balances start from `[paper] balances` and
+    are kept in a state file beside the journal, so a restart continues the same account."""
+    from bot.sim.paper import PaperExchange
+
+    if not settings.paper.balances:
+        raise ConfigError(
+            ["paper.balances: paper trading needs starting balances, e.g. { USDT = 10000 }"]
+        )
+    # The paper exchange refreshes books on its own: let ccxt pace those public calls.
+    public.enableRateLimit = True
+    state = settings.resolve(settings.journal.path).with_suffix(".paper.json")
+    balances = PaperExchange.load_state(state) or dict(settings.paper.balances)
+    clock = RealClock()
+    paper = PaperExchange(public, balances, clock=clock, depth=settings.execution.book_depth)
+    paper.state_path = state
+    paper.save_state()
+    gateway = Gateway(paper, retry=retry, sleep=clock.sleep)
+    return Backend(paper, clock, gateway, f"paper trading (dry run) on {public.id} public data")

@@ -6,7 +6,8 @@
 
 Modules, one job each: `clock` (virtual and real time), `model` (a symbol's synthetic book and its
 dynamics), `matching` (orders, fills, fees, balances), `faults` (injected errors, weight budget),
-`structures` (ccxt-shaped dicts), `exchange` (the ccxt unified async API), `scenario` (TOML).
+`structures` (ccxt-shaped dicts), `exchange` (the ccxt unified async API), `scenario` (TOML),
+`paper` (paper trading: the same account on a real exchange's public market data).
 """
 
 from bot.sim.clock import Clock, RealClock, VirtualClock
@@ -14,6 +15,7 @@ from bot.sim.exchange import SimExchange
 from bot.sim.faults import FaultConfig, FaultInjector
 from bot.sim.matching import MatchingEngine
 from bot.sim.model import BookModel, Event, EventKind, Regime
+from bot.sim.paper import ObservedBook, PaperExchange
 from bot.sim.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "FaultConfig",
     "FaultInjector",
     "MatchingEngine",
+    "ObservedBook",
+    "PaperExchange",
     "RealClock",
     "Regime",
     "Scenario",

@@ -1,5 +1,9 @@
 """`SimExchange`: the simulator behind ccxt's unified async API.
 
+`SimAccountApi` is the part every simulated account shares (balances, orders, trades, over a
+`matching.Matcher`); `SimExchange` adds the synthetic market, latency and faults, and
+`paper.PaperExchange` a real exchange's public market data instead.
+
 It returns ccxt-shaped dicts (floats, like ccxt) and raises ccxt's exception classes, so the gateway
 runs the same code against it as against a real exchange. Where exchanges differ it behaves like
 Binance spot through ccxt: `cancel_order`, `fetch_order`, `fetch_orders`, `fetch_closed_orders`
@@ -20,7 +24,7 @@ import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import ccxt
 import structlog
@@ -35,7 +39,14 @@ from bot.domain.market import Side
 from bot.sim import structures
 from bot.sim.clock import Clock, VirtualClock
 from bot.sim.faults import WEIGHTS, FaultConfig, FaultInjector, order_book_weight
-from bot.sim.matching import MatchingEngine, OrderStatus, OrderType, SimOrder, TimeInForce
+from bot.sim.matching import (
+    Matcher,
+    MatchingEngine,
+    OrderStatus,
+    OrderType,
+    SimOrder,
+    TimeInForce,
+)
 from bot.sim.scenario import Scenario
 
 log = structlog.get_logger("bot.sim.exchange")
@@ -90,28 +101,26 @@ def _since_limit(
     return out
 
 
-class SimExchange:
-    """A simulated spot exchange with ccxt's unified async interface (see the module docstring)."""
+E = TypeVar("E", bound=Matcher[Any])
+
+
+class SimAccountApi(Generic[E]):
+    """ccxt's unified account and order methods for one simulated account (an `engine`).
+
+    A subclass supplies the market: `market()` (a ccxt market dict, or `ccxt.BadSymbol`), `_call()`
+    (what every request does first: count it, bring the market up to now) and `close()`.
+    """
 
     precisionMode = TICK_SIZE  # noqa: N815 - ccxt's attribute names
     rateLimit = 50  # noqa: N815
     enableRateLimit = False  # noqa: N815
+    _event = "sim"  # prefix of the log events
 
-    def __init__(
-        self,
-        engine: MatchingEngine,
-        clock: Clock,
-        faults: FaultInjector | None = None,
-        *,
-        exchange_id: str = "sim",
-    ) -> None:
+    def __init__(self, engine: E, clock: Clock, *, exchange_id: str, name: str) -> None:
         self.id = exchange_id
-        self.name = "Simulated exchange"
+        self.name = name
         self.engine = engine
         self.clock = clock
-        self.faults = faults or FaultInjector(
-            FaultConfig(weight_per_minute=0), random.Random(0), clock, exchange_id
-        )
         self.has = dict(HAS)
         self.options: dict[str, Any] = {}
         self.urls: dict[str, Any] = {}
@@ -122,6 +131,245 @@ class SimExchange:
         self.symbols: list[str] = []
         self.currencies: dict[str, dict[str, Any]] = {}
         self.calls: Counter[str] = Counter()
+
+    # ---- what a subclass supplies -----------------------------------------------------------
+
+    def market(self, symbol: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _call(self, method: str, weight: int, symbol: str | None = None) -> None:
+        """Before `method` acts on the account (about `symbol`, or all symbols when None)."""
+        raise NotImplementedError
+
+    async def _symbol(self, symbol: str) -> None:
+        """Check that `symbol` can be traded here (`ccxt.BadSymbol` otherwise)."""
+        self.market(symbol)
+
+    def _reply_lost(self) -> bool:
+        """Whether the reply to an accepted `create_order` is lost (a timeout for the caller)."""
+        return False
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    # ---- plumbing ---------------------------------------------------------------------------
+
+    def milliseconds(self) -> int:
+        return round(self.clock.time() * 1000)
+
+    async def _require_symbol(self, method: str, symbol: str | None) -> str:
+        if symbol is None:
+            raise ccxt.ArgumentsRequired(f"{self.id} {method}() requires a symbol argument")
+        await self._symbol(symbol)
+        return symbol
+
+    # ---- account ----------------------------------------------------------------------------
+
+    async def fetch_balance(self, params: Params = None) -> dict[str, Any]:
+        await self._call("fetch_balance", WEIGHTS["fetch_balance"])
+        return structures.balance_dict(self.engine.account, self.milliseconds())
+
+    async def create_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: float | str | Decimal,
+        price: float | str | Decimal | None = None,
+        params: Params = None,
+    ) -> dict[str, Any]:
+        params = params or {}
+        await self._symbol(symbol)
+        order_type, order_side, tif = self._order_kind(symbol, type, side, params)
+        qty = _decimal(amount, "amount")
+        limit = (
+            _decimal(price, "price")
+            if price is not None and order_type is OrderType.LIMIT
+            else None
+        )
+        client_id = params.get("clientOrderId", params.get("newClientOrderId"))
+        await self._call("create_order", WEIGHTS["create_order"], symbol)
+        order = self.engine.place(
+            symbol,
+            order_type,
+            order_side,
+            qty,
+            limit,
+            time_in_force=tif,
+            client_order_id=None if client_id is None else str(client_id),
+        )
+        log.debug(
+            f"{self._event}_order_placed",
+            symbol=symbol,
+            side=side,
+            type=type,
+            amount=str(qty),
+            price=None if limit is None else str(limit),
+            status=order.status.value,
+            filled=str(order.filled),
+            client_order_id=order.client_order_id,
+        )
+        if self._reply_lost():
+            raise ccxt.RequestTimeout(
+                f"{self.id} create_order: request timed out (simulated; the order was accepted)"
+            )
+        return structures.order_dict(order)
+
+    def _order_kind(
+        self, symbol: str, type: str, side: str, params: Mapping[str, Any]
+    ) -> tuple[OrderType, Side, TimeInForce]:
+        try:
+            order_type = OrderType(type.lower())
+        except ValueError:
+            raise ccxt.InvalidOrder(
+                f"{self.id} {symbol}: order type {type!r} is not supported (limit, market)"
+            ) from None
+        try:
+            order_side = Side(side.lower())
+        except ValueError:
+            raise ccxt.InvalidOrder(
+                f"{self.id} {symbol}: side {side!r} is not buy or sell"
+            ) from None
+        raw_tif = params.get("timeInForce")
+        post_only = bool(params.get("postOnly", False))
+        try:
+            tif = TimeInForce(str(raw_tif).upper()) if raw_tif is not None else TimeInForce.GTC
+        except ValueError:
+            raise ccxt.InvalidOrder(
+                f"{self.id} {symbol}: timeInForce {raw_tif!r} is not one of GTC, IOC, FOK, PO"
+            ) from None
+        if post_only:
+            if tif not in (TimeInForce.GTC, TimeInForce.PO):
+                raise ccxt.InvalidOrder(
+                    f"{self.id} {symbol}: postOnly cannot be combined with timeInForce {tif}"
+                )
+            tif = TimeInForce.PO
+        if order_type is OrderType.MARKET and tif is TimeInForce.PO:
+            raise ccxt.InvalidOrder(f"{self.id} {symbol}: a market order cannot be post-only")
+        if order_type is OrderType.MARKET:
+            tif = TimeInForce.GTC
+        return order_type, order_side, tif
+
+    async def cancel_order(
+        self, id: str, symbol: str | None = None, params: Params = None
+    ) -> dict[str, Any]:
+        symbol = await self._require_symbol("cancel_order", symbol)
+        await self._call("cancel_order", WEIGHTS["cancel_order"], symbol)
+        order = self.engine.cancel(id, self._client_id(params), symbol)
+        log.debug(
+            f"{self._event}_order_canceled", symbol=symbol, id=order.id, filled=str(order.filled)
+        )
+        return structures.order_dict(order)
+
+    async def fetch_order(
+        self, id: str | None, symbol: str | None = None, params: Params = None
+    ) -> dict[str, Any]:
+        symbol = await self._require_symbol("fetch_order", symbol)
+        await self._call("fetch_order", WEIGHTS["fetch_order"], symbol)
+        return structures.order_dict(self.engine.find(id, self._client_id(params), symbol))
+
+    @staticmethod
+    def _client_id(params: Params) -> str | None:
+        params = params or {}
+        value = params.get("origClientOrderId", params.get("clientOrderId"))
+        return None if value is None else str(value)
+
+    async def fetch_open_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params = None,
+    ) -> list[dict[str, Any]]:
+        if symbol is not None:
+            await self._symbol(symbol)
+        weight = WEIGHTS["fetch_open_orders" if symbol else "fetch_open_orders_all"]
+        await self._call("fetch_open_orders", weight, symbol)
+        return self._orders(self.engine.open_orders(symbol), since, limit)
+
+    async def fetch_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params = None,
+    ) -> list[dict[str, Any]]:
+        symbol = await self._require_symbol("fetch_orders", symbol)
+        await self._call("fetch_orders", WEIGHTS["fetch_orders"], symbol)
+        return self._orders(self.engine.all_orders(symbol), since, limit)
+
+    async def fetch_closed_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params = None,
+    ) -> list[dict[str, Any]]:
+        return await self._with_status(
+            "fetch_closed_orders", OrderStatus.CLOSED, symbol, since, limit
+        )
+
+    async def fetch_canceled_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params = None,
+    ) -> list[dict[str, Any]]:
+        return await self._with_status(
+            "fetch_canceled_orders", OrderStatus.CANCELED, symbol, since, limit
+        )
+
+    async def _with_status(
+        self,
+        method: str,
+        status: OrderStatus,
+        symbol: str | None,
+        since: int | None,
+        limit: int | None,
+    ) -> list[dict[str, Any]]:
+        symbol = await self._require_symbol(method, symbol)
+        await self._call(method, WEIGHTS["fetch_orders"], symbol)
+        orders = [o for o in self.engine.all_orders(symbol) if o.status is status]
+        return self._orders(orders, since, limit)
+
+    @staticmethod
+    def _orders(
+        orders: Sequence[SimOrder], since: int | None, limit: int | None
+    ) -> list[dict[str, Any]]:
+        return _since_limit([structures.order_dict(o) for o in orders], since, limit)
+
+    async def fetch_my_trades(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params = None,
+    ) -> list[dict[str, Any]]:
+        symbol = await self._require_symbol("fetch_my_trades", symbol)
+        await self._call("fetch_my_trades", WEIGHTS["fetch_my_trades"], symbol)
+        trades = [
+            structures.trade_dict(t, self.engine.orders[t.order_id].client_order_id)
+            for t in self.engine.my_trades(symbol)
+        ]
+        return _since_limit(trades, since, limit)
+
+
+class SimExchange(SimAccountApi[MatchingEngine]):
+    """A simulated spot exchange with ccxt's unified async interface (see the module docstring)."""
+
+    def __init__(
+        self,
+        engine: MatchingEngine,
+        clock: Clock,
+        faults: FaultInjector | None = None,
+        *,
+        exchange_id: str = "sim",
+    ) -> None:
+        super().__init__(engine, clock, exchange_id=exchange_id, name="Simulated exchange")
+        self.faults = faults or FaultInjector(
+            FaultConfig(weight_per_minute=0), random.Random(0), clock, exchange_id
+        )
         self._nonce = 0
 
     @classmethod
@@ -138,10 +386,7 @@ class SimExchange:
 
     # ---- plumbing ---------------------------------------------------------------------------
 
-    def milliseconds(self) -> int:
-        return round(self.clock.time() * 1000)
-
-    async def _call(self, method: str, weight: int) -> None:
+    async def _call(self, method: str, weight: int, symbol: str | None = None) -> None:
         self.calls[method] += 1
         if self.faults.config.latency > 0:
             await self.clock.sleep(self.faults.config.latency)
@@ -156,6 +401,12 @@ class SimExchange:
             self.last_response_headers = {}
             raise
         self.last_response_headers = {"X-MBX-USED-WEIGHT-1M": str(self.faults.weight_used)}
+
+    async def charge(self, method: str, weight: int) -> None:
+        """Admit one request of `weight` the way every unified method does first (latency, market
+        run up to now, weight budget, injected faults), for a front that serves an endpoint with
+        no unified method here (server time, book ticker: see `binance_front`)."""
+        await self._call(method, weight)
 
     def _load(self) -> dict[str, dict[str, Any]]:
         if self.markets is None:
@@ -182,12 +433,6 @@ class SimExchange:
     def price_to_precision(self, symbol: str, price: float | str | Decimal) -> str:
         tick = self.market(symbol)["precision"]["price"]
         return str(decimal_to_precision(str(price), ROUND, tick, TICK_SIZE))
-
-    def _require_symbol(self, method: str, symbol: str | None) -> str:
-        if symbol is None:
-            raise ccxt.ArgumentsRequired(f"{self.id} {method}() requires a symbol argument")
-        self.market(symbol)
-        return symbol
 
     # ---- public data ------------------------------------------------------------------------
 
@@ -232,194 +477,8 @@ class SimExchange:
         stats = self.engine.books[symbol].stats
         return structures.ticker_dict(symbol, bids, asks, stats, self.milliseconds())
 
-    # ---- account ----------------------------------------------------------------------------
-
-    async def fetch_balance(self, params: Params = None) -> dict[str, Any]:
-        await self._call("fetch_balance", WEIGHTS["fetch_balance"])
-        return structures.balance_dict(self.engine.account, self.milliseconds())
-
-    async def create_order(
-        self,
-        symbol: str,
-        type: str,
-        side: str,
-        amount: float | str | Decimal,
-        price: float | str | Decimal | None = None,
-        params: Params = None,
-    ) -> dict[str, Any]:
-        params = params or {}
-        self.market(symbol)
-        order_type, order_side, tif = self._order_kind(symbol, type, side, params)
-        qty = _decimal(amount, "amount")
-        limit = (
-            _decimal(price, "price")
-            if price is not None and order_type is OrderType.LIMIT
-            else None
-        )
-        client_id = params.get("clientOrderId", params.get("newClientOrderId"))
-        await self._call("create_order", WEIGHTS["create_order"])
-        order = self.engine.place(
-            symbol,
-            order_type,
-            order_side,
-            qty,
-            limit,
-            time_in_force=tif,
-            client_order_id=None if client_id is None else str(client_id),
-        )
-        log.debug(
-            "sim_order_placed",
-            symbol=symbol,
-            side=side,
-            type=type,
-            amount=str(qty),
-            price=None if limit is None else str(limit),
-            status=order.status.value,
-            filled=str(order.filled),
-            client_order_id=order.client_order_id,
-        )
-        if self.faults.reply_lost("create_order"):
-            raise ccxt.RequestTimeout(
-                f"{self.id} create_order: request timed out (simulated; the order was accepted)"
-            )
-        return structures.order_dict(order)
-
-    def _order_kind(
-        self, symbol: str, type: str, side: str, params: Mapping[str, Any]
-    ) -> tuple[OrderType, Side, TimeInForce]:
-        try:
-            order_type = OrderType(type.lower())
-        except ValueError:
-            raise ccxt.InvalidOrder(
-                f"{self.id} {symbol}: order type {type!r} is not supported (limit, market)"
-            ) from None
-        try:
-            order_side = Side(side.lower())
-        except ValueError:
-            raise ccxt.InvalidOrder(
-                f"{self.id} {symbol}: side {side!r} is not buy or sell"
-            ) from None
-        raw_tif = params.get("timeInForce")
-        post_only = bool(params.get("postOnly", False))
-        try:
-            tif = TimeInForce(str(raw_tif).upper()) if raw_tif is not None else TimeInForce.GTC
-        except ValueError:
-            raise ccxt.InvalidOrder(
-                f"{self.id} {symbol}: timeInForce {raw_tif!r} is not one of GTC, IOC, FOK, PO"
-            ) from None
-        if post_only:
-            if tif not in (TimeInForce.GTC, TimeInForce.PO):
-                raise ccxt.InvalidOrder(
-                    f"{self.id} {symbol}: postOnly cannot be combined with timeInForce {tif}"
-                )
-            tif = TimeInForce.PO
-        if order_type is OrderType.MARKET and tif is TimeInForce.PO:
-            raise ccxt.InvalidOrder(f"{self.id} {symbol}: a market order cannot be post-only")
-        if order_type is OrderType.MARKET:
-            tif = TimeInForce.GTC
-        return order_type, order_side, tif
-
-    async def cancel_order(
-        self, id: str, symbol: str | None = None, params: Params = None
-    ) -> dict[str, Any]:
-        symbol = self._require_symbol("cancel_order", symbol)
-        await self._call("cancel_order", WEIGHTS["cancel_order"])
-        order = self.engine.cancel(id, self._client_id(params), symbol)
-        log.debug("sim_order_canceled", symbol=symbol, id=order.id, filled=str(order.filled))
-        return structures.order_dict(order)
-
-    async def fetch_order(
-        self, id: str | None, symbol: str | None = None, params: Params = None
-    ) -> dict[str, Any]:
-        symbol = self._require_symbol("fetch_order", symbol)
-        await self._call("fetch_order", WEIGHTS["fetch_order"])
-        return structures.order_dict(self.engine.find(id, self._client_id(params), symbol))
-
-    @staticmethod
-    def _client_id(params: Params) -> str | None:
-        params = params or {}
-        value = params.get("origClientOrderId", params.get("clientOrderId"))
-        return None if value is None else str(value)
-
-    async def fetch_open_orders(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params = None,
-    ) -> list[dict[str, Any]]:
-        if symbol is not None:
-            self.market(symbol)
-        weight = WEIGHTS["fetch_open_orders" if symbol else "fetch_open_orders_all"]
-        await self._call("fetch_open_orders", weight)
-        return self._orders(self.engine.open_orders(symbol), since, limit)
-
-    async def fetch_orders(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params = None,
-    ) -> list[dict[str, Any]]:
-        symbol = self._require_symbol("fetch_orders", symbol)
-        await self._call("fetch_orders", WEIGHTS["fetch_orders"])
-        return self._orders(self.engine.all_orders(symbol), since, limit)
-
-    async def fetch_closed_orders(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params = None,
-    ) -> list[dict[str, Any]]:
-        return await self._with_status(
-            "fetch_closed_orders", OrderStatus.CLOSED, symbol, since, limit
-        )
-
-    async def fetch_canceled_orders(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params = None,
-    ) -> list[dict[str, Any]]:
-        return await self._with_status(
-            "fetch_canceled_orders", OrderStatus.CANCELED, symbol, since, limit
-        )
-
-    async def _with_status(
-        self,
-        method: str,
-        status: OrderStatus,
-        symbol: str | None,
-        since: int | None,
-        limit: int | None,
-    ) -> list[dict[str, Any]]:
-        symbol = self._require_symbol(method, symbol)
-        await self._call(method, WEIGHTS["fetch_orders"])
-        orders = [o for o in self.engine.all_orders(symbol) if o.status is status]
-        return self._orders(orders, since, limit)
-
-    @staticmethod
-    def _orders(
-        orders: Sequence[SimOrder], since: int | None, limit: int | None
-    ) -> list[dict[str, Any]]:
-        return _since_limit([structures.order_dict(o) for o in orders], since, limit)
-
-    async def fetch_my_trades(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params = None,
-    ) -> list[dict[str, Any]]:
-        symbol = self._require_symbol("fetch_my_trades", symbol)
-        await self._call("fetch_my_trades", WEIGHTS["fetch_my_trades"])
-        trades = [
-            structures.trade_dict(t, self.engine.orders[t.order_id].client_order_id)
-            for t in self.engine.my_trades(symbol)
-        ]
-        return _since_limit(trades, since, limit)
+    def _reply_lost(self) -> bool:
+        return self.faults.reply_lost("create_order")
 
     async def close(self) -> None:
         """Nothing to release; present because every ccxt async exchange must be closed."""

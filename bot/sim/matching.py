@@ -1,4 +1,9 @@
-"""Order matching for one account against the synthetic books, with exact `Decimal` balances.
+"""Order matching for one account against order books, with exact `Decimal` balances.
+
+`Matcher` holds the account, the orders and the rules below for any books that satisfy `Book` (the
+other participants' resting liquidity, without ours); `MatchingEngine` is the matcher of the
+simulator's synthetic books (`model.BookModel`), which also runs their time and background trades.
+Paper trading (`paper.py`) uses the same matcher on the books it observes on a real exchange.
 
 Rules (Binance spot by default, where the simulator must choose):
 - A taker order walks the opposite side level by level at the resting prices, up to its limit
@@ -28,10 +33,11 @@ Rules (Binance spot by default, where the simulator must choose):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import Generic, Protocol, TypeVar
 
 import ccxt
 
@@ -150,55 +156,70 @@ def _crosses(side: Side, limit: Decimal | None, price: Decimal) -> bool:
     return price <= limit if side is Side.BUY else price >= limit
 
 
-class MatchingEngine:
-    """One account trading on a set of synthetic books. Synchronous; time comes from the caller."""
+class Book(Protocol):
+    """What matching needs of a market's book: the other participants' liquidity, not ours."""
+
+    @property
+    def market(self) -> Market: ...
+
+    def levels(self, resting: Side) -> Sequence[Level]:
+        """The levels of the side where `resting` orders sit, best first, quantities > 0."""
+        ...
+
+    def best(self, resting: Side) -> Decimal | None:
+        """The best price of that side, None when it is empty."""
+        ...
+
+    def consume(self, resting: Side, price: Decimal, amount: Decimal) -> None:
+        """Our order took `amount` at `price` from that side."""
+        ...
+
+    def see_trade(self, price: Decimal, amount: Decimal) -> None:
+        """One of our orders traded (for the book's own tape, if it keeps one)."""
+        ...
+
+
+B = TypeVar("B", bound=Book)
+
+
+class Matcher(Generic[B]):
+    """One account trading on a set of books. Synchronous; time comes from the caller (`now`)."""
 
     def __init__(
         self,
-        books: Mapping[str, BookModel],
+        books: Mapping[str, B],
         balances: Mapping[str, Decimal],
         *,
-        step_seconds: float = 1.0,
         exchange_id: str = "sim",
+        now: float = 0.0,
     ) -> None:
-        if step_seconds <= 0:
-            raise ValueError(f"step_seconds must be > 0, got {step_seconds}")
-        self.books = dict(books)
-        self.markets: dict[str, Market] = {s: b.market for s, b in books.items()}
+        self.books: dict[str, B] = {}
+        self.markets: dict[str, Market] = {}
         self.account = Account(balances)
-        for market in self.markets.values():
-            self.account.credit(market.base, ZERO)
-            self.account.credit(market.quote, ZERO)
-        self.step_seconds = step_seconds
         self.exchange_id = exchange_id
-        self.now = max((b.t for b in books.values()), default=0.0)
+        self.now = now
         self.orders: dict[str, SimOrder] = {}
         self.trades: list[SimTrade] = []
         self._by_client: dict[str, list[SimOrder]] = {}
-        self._resting: dict[str, list[SimOrder]] = {s: [] for s in books}
+        self._resting: dict[str, list[SimOrder]] = {}
         self._next_order = 1
         self._next_trade = 1
+        for symbol, book in books.items():
+            self.add_book(symbol, book)
+
+    def add_book(self, symbol: str, book: B) -> None:
+        """Trade `symbol` on `book` from now on (its base and quote appear in the balances)."""
+        self.books[symbol] = book
+        self.markets[symbol] = book.market
+        self.account.credit(book.market.base, ZERO)
+        self.account.credit(book.market.quote, ZERO)
+        self._resting.setdefault(symbol, [])
 
     # ---- time -------------------------------------------------------------------------------
 
     @property
     def now_ms(self) -> int:
         return round(self.now * 1000)
-
-    def advance_to(self, t: float) -> None:
-        """Run every book up to time `t`: fine steps where our orders rest, one jump elsewhere."""
-        dt = self.step_seconds
-        for symbol, book in self.books.items():
-            resting = self._resting[symbol]
-            while resting and book.t + dt <= t:
-                prints = book.step(dt)
-                self.now = book.t
-                self._fill_crossed(symbol)
-                for p in prints:
-                    self._fill_from_print(symbol, p)
-            if not resting:
-                book.jump_to(t)
-        self.now = max(self.now, t)
 
     # ---- queries ----------------------------------------------------------------------------
 
@@ -236,7 +257,7 @@ class MatchingEngine:
         return [t for t in self.trades if symbol is None or t.symbol == symbol]
 
     def book(self, symbol: str) -> tuple[list[Level], list[Level]]:
-        """The public book (bids, asks) best first: synthetic liquidity plus our resting orders."""
+        """The public book (bids, asks) best first: the others' liquidity plus our resting ones."""
         book = self.books[self.market(symbol).symbol]
         sides = []
         for resting in (Side.BUY, Side.SELL):
@@ -390,7 +411,7 @@ class MatchingEngine:
             )
 
     def _best_opposite(self, symbol: str, side: Side) -> Decimal | None:
-        """The best price an order of `side` could take: synthetic or our own resting orders."""
+        """The best price an order of `side` could take: the others' or our own resting orders."""
         resting = side.opposite
         prices = [o.price for o in self._resting[symbol] if o.side is resting and o.price]
         best = self.books[symbol].best(resting)
@@ -401,10 +422,8 @@ class MatchingEngine:
         return min(prices) if side is Side.BUY else max(prices)
 
     @staticmethod
-    def _walkable(
-        book: BookModel, side: Side, limit: Decimal | None
-    ) -> list[tuple[Decimal, Decimal]]:
-        """(price, quantity) of the synthetic levels an order of `side` may take, best first."""
+    def _walkable(book: Book, side: Side, limit: Decimal | None) -> list[tuple[Decimal, Decimal]]:
+        """(price, quantity) of the others' levels an order of `side` may take, best first."""
         out = []
         for lv in book.levels(side.opposite):
             if not _crosses(side, limit, lv.price):
@@ -443,7 +462,7 @@ class MatchingEngine:
             ):
                 self._finish(other, OrderStatus.EXPIRED)
 
-    def _take(self, order: SimOrder, book: BookModel, walk: list[tuple[Decimal, Decimal]]) -> None:
+    def _take(self, order: SimOrder, book: Book, walk: list[tuple[Decimal, Decimal]]) -> None:
         for price, qty in walk:
             q = min(order.remaining, qty)
             book.consume(order.side.opposite, price, q)
@@ -487,7 +506,7 @@ class MatchingEngine:
         self._next_trade += 1
         order.trades.append(trade)
         self.trades.append(trade)
-        self.books[order.symbol].stats.see_trade(price, qty)
+        self.books[order.symbol].see_trade(price, qty)
         if order.remaining == 0 and order.is_open and order in self._resting[order.symbol]:
             self._finish(order, OrderStatus.CLOSED)
 
@@ -509,14 +528,18 @@ class MatchingEngine:
         sign = -1 if side is Side.BUY else 1
         return sorted(mine, key=lambda o: (sign * (o.price or ZERO), o.seq))
 
-    def _fill_crossed(self, symbol: str) -> None:
-        """Fill our resting orders that the synthetic opposite side has moved onto."""
+    def fill_crossed(self, symbol: str) -> None:
+        """Fill our resting orders that the opposite side has moved onto, at their own price, as
+        makers, taking (`consume`) at most the quantity shown at or beyond each order's price."""
         book = self.books[symbol]
-        bid, ask = book.touches()  # no displayed level is better than these: a cheap first test
         for side in Side:
-            for order in self._priority(symbol, side):
+            orders = self._priority(symbol, side)
+            best = book.best(side.opposite) if orders else None
+            if best is None:
+                continue
+            for order in orders:
                 assert order.price is not None
-                if not _crosses(side, order.price, ask if side is Side.BUY else bid):
+                if not _crosses(side, order.price, best):
                     break
                 for lv in book.levels(side.opposite):
                     if not _crosses(side, order.price, lv.price) or not order.is_open:
@@ -524,6 +547,39 @@ class MatchingEngine:
                     q = min(order.remaining, lv.amount)
                     book.consume(side.opposite, lv.price, q)
                     self._fill(order, q, order.price, taker=False)
+
+
+class MatchingEngine(Matcher[BookModel]):
+    """One account trading on the simulator's synthetic books, which it runs in time."""
+
+    def __init__(
+        self,
+        books: Mapping[str, BookModel],
+        balances: Mapping[str, Decimal],
+        *,
+        step_seconds: float = 1.0,
+        exchange_id: str = "sim",
+    ) -> None:
+        if step_seconds <= 0:
+            raise ValueError(f"step_seconds must be > 0, got {step_seconds}")
+        now = max((b.t for b in books.values()), default=0.0)
+        super().__init__(books, balances, exchange_id=exchange_id, now=now)
+        self.step_seconds = step_seconds
+
+    def advance_to(self, t: float) -> None:
+        """Run every book up to time `t`: fine steps where our orders rest, one jump elsewhere."""
+        dt = self.step_seconds
+        for symbol, book in self.books.items():
+            resting = self._resting[symbol]
+            while resting and book.t + dt <= t:
+                prints = book.step(dt)
+                self.now = book.t
+                self.fill_crossed(symbol)
+                for p in prints:
+                    self._fill_from_print(symbol, p)
+            if not resting:
+                book.jump_to(t)
+        self.now = max(self.now, t)
 
     def _fill_from_print(self, symbol: str, p: Print) -> None:
         """A background market order walks the resting side, ours included, at their prices."""

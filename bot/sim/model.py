@@ -311,6 +311,10 @@ class BookModel:
         left = hole.amount * _dec(0.5 ** ((self.t - hole.since) / hl))
         return floor_to_step(left, self.market.amount_step)
 
+    def see_trade(self, price: Decimal, amount: Decimal) -> None:
+        """One of our orders traded: the tape (tickers) shows it."""
+        self.stats.see_trade(price, amount)
+
     def consume(self, resting: Side, price: Decimal, amount: Decimal) -> None:
         """Remove `amount` at `price` from the side where `resting` orders sit (it refills)."""
         holes = self._holes[resting]

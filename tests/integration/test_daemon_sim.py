@@ -1,0 +1,215 @@
+"""The daemon's safety: start-up reconciliation, risk limits and halts, graceful stop, backends."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.domain.market import Side
+from bot.domain.orders import OrderRequest
+from bot.domain.slicing import Phase
+from bot.errors import ConfigError
+from bot.exchange.backends import build_backend
+from bot.journal import Journal
+from bot.runtime.daemon import Daemon, RunResult
+from bot.runtime.reconcile import reconcile
+from bot.settings import Settings, load_settings
+from bot.sim.exchange import SimExchange
+
+ROOT = Path(__file__).resolve().parents[2]
+D = Decimal
+
+
+def settings_for(
+    tmp_path: Path, extra: str = "", mode: str = "sim", exchange_id: str = "binance"
+) -> Settings:
+    text = f"""
+[exchange]
+id = "{exchange_id}"
+mode = "{mode}"
+[portfolio]
+quote = "USDT"
+targets = {{ BTC = 0.40, ETH = 0.25, SOL = 0.15, LINK = 0.10, USDT = 0.10 }}
+[bands]
+width = 0.03
+[sim]
+scenario = "{ROOT / "config" / "scenarios" / "demo.toml"}"
+time = "virtual"
+[journal]
+path = "journal.sqlite"
+{extra}
+"""
+    path = tmp_path / "bot.toml"
+    path.write_text(text)
+    return load_settings(path)
+
+
+def daemon_for(settings: Settings) -> tuple[Daemon, SimExchange, Journal]:
+    backend = build_backend(settings)
+    journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
+    assert isinstance(backend.exchange, SimExchange)
+    return Daemon(settings, backend, journal), backend.exchange, journal
+
+
+async def test_reconcile_after_a_crash(tmp_path: Path) -> None:
+    daemon, ex, journal = daemon_for(settings_for(tmp_path))
+    gw = daemon.gateway
+    await gw.load_markets()
+    book = await gw.fetch_order_book("BTC/USDT", 5)
+    assert book.best_bid is not None
+    assert book.best_ask is not None
+    rid = journal.start_rebalance("sim", D(1), D(0))
+    journal.start_leg("L", rid, 0, "BTC/USDT", "sell", D(1), book.best_bid)
+
+    def intent(cid: str, side: Side, amount: str, price: Decimal) -> OrderRequest:
+        req = OrderRequest(cid, "BTC/USDT", side, D(amount), price)
+        journal.child_intent("L", req, Phase.TAKE)
+        return req
+
+    # (a) written, never sent: the process died before create_order
+    intent("Lc1", Side.SELL, "0.1", book.best_ask)
+    # (b) sent and resting: the process died while it waited
+    resting = await gw.place_order(intent("Lc2", Side.SELL, "0.1", book.best_ask + D(500)))
+    journal.child_update("L", resting)
+    # (c) sent, filled at once, the reply never recorded
+    await gw.place_order(intent("Lc3", Side.SELL, "0.2", book.best_bid - D(100)))
+
+    result = await reconcile(gw, journal, daemon.clock)
+    assert result.never_arrived == ["Lc1"]
+    assert result.cancelled == ["Lc2"]
+    assert result.settled == ["Lc3"]
+    assert result.interrupted_rebalances == [rid]
+    assert result.fills_recorded >= 1
+    assert journal.order("Lc1").status == "not_found"  # type: ignore[union-attr]
+    assert journal.order("Lc2").status == "canceled"  # type: ignore[union-attr]
+    lc3 = journal.order("Lc3")
+    assert lc3 is not None
+    assert (lc3.status, lc3.filled) == ("closed", D("0.2"))
+    assert not ex.engine.open_orders()
+    fills = journal.db.execute("SELECT SUM(CAST(amount AS REAL)) FROM fills").fetchone()[0]
+    assert fills == pytest.approx(0.2)
+    assert journal.unsettled_orders() == []
+    # a second start finds nothing to do
+    again = await reconcile(gw, journal, daemon.clock)
+    assert again.clean
+
+
+async def test_turnover_limit_refuses_the_plan_and_halts_until_resumed(tmp_path: Path) -> None:
+    daemon, ex, journal = daemon_for(settings_for(tmp_path, "[risk]\nmax_turnover_per_day = 1000"))
+    result = await daemon.run(once=True)
+    assert result.halted is not None
+    assert "daily turnover limit" in result.halted
+    assert not ex.engine.all_orders()  # nothing was sent
+    assert journal.active_halt() == result.halted
+    # still halted on the next run; resume clears it and the bot trades
+    daemon2, ex2, journal2 = daemon_for(settings_for(tmp_path))
+    assert (await daemon2.run(once=True)).halted is not None
+    assert not ex2.engine.all_orders()
+    assert journal2.clear_halt("test")
+    result = await daemon2.run(until_balanced=True)
+    assert result.halted is None
+    assert result.balanced
+
+
+async def test_cost_limit_halts_after_an_expensive_rebalance(tmp_path: Path) -> None:
+    # est. cost (half spread + 10 bps fee) passes 11 bps, the realised cost does not
+    daemon, _, _ = daemon_for(
+        settings_for(tmp_path, '[risk]\nmax_cost_bps = 11\n[execution]\nstyle = "take"')
+    )
+    result = await daemon.run(until_balanced=True)
+    assert result.halted is not None
+    assert "max_cost_bps" in result.halted
+
+
+async def test_balance_that_jumps_without_our_trades_halts(tmp_path: Path) -> None:
+    daemon, ex, _ = daemon_for(settings_for(tmp_path))
+    result = RunResult()
+    first = await daemon._watch(result)
+    assert first is not None
+    assert result.halted is None
+    ex.engine.account.credit("BTC", D("0.5"))  # someone deposited
+    await daemon._watch(result)
+    assert result.halted is not None
+    assert "balance of BTC moved" in result.halted
+
+
+async def test_stop_mid_rebalance_cancels_our_orders_and_returns(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, '[execution]\nstyle = "passive"\nchild_timeout = 30')
+    daemon, ex, journal = daemon_for(settings)
+    task = asyncio.create_task(daemon.run())
+    while not ex.engine.open_orders():  # noqa: ASYNC110 - polling the simulator's state
+        await asyncio.sleep(0)
+    daemon.request_stop("test")
+    result = await asyncio.wait_for(task, timeout=30)
+    assert not ex.engine.open_orders()
+    assert result.reports
+    assert result.reports[-1].status in ("halted", "done")
+    assert journal.unsettled_orders() == []
+
+
+def test_testnet_builds_a_sandboxed_ccxt_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REBALANCE_EXCHANGE__API_KEY", "test-key-123")
+    monkeypatch.setenv("REBALANCE_EXCHANGE__SECRET", "test-secret-456")
+    backend = build_backend(settings_for(tmp_path, mode="testnet"))
+    ex: Any = backend.exchange
+    assert ex.id == "binance"
+    assert "testnet" in str(ex.urls["api"]["public"])
+    assert ex.enableRateLimit is False  # our gateway paces
+    assert ex.options["defaultType"] == "spot"
+    assert ex.options["fetchMarkets"]["types"] == ["spot"]
+    assert ex.options["fetchCurrencies"] is False
+    assert ex.apiKey == "test-key-123"
+    asyncio.run(backend.close())
+
+
+def test_testnet_refused_for_an_exchange_without_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REBALANCE_EXCHANGE__API_KEY", "k-1234")
+    monkeypatch.setenv("REBALANCE_EXCHANGE__SECRET", "s-1234")
+    with pytest.raises(ConfigError) as info:
+        build_backend(settings_for(tmp_path, mode="testnet", exchange_id="kraken"))
+    assert info.value.problems == [
+        'exchange.id: kraken has no testnet (sandbox) in ccxt; use mode = "paper" for a dry run on its real data'
+    ]
+
+
+def test_live_needs_confirmation_and_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="--live"):
+        build_backend(settings_for(tmp_path, mode="live"))
+    with pytest.raises(ConfigError, match="needs API credentials"):
+        build_backend(settings_for(tmp_path, mode="live"), live_confirmed=True)
+
+
+def test_paper_mode_wraps_public_data_and_keeps_its_account(tmp_path: Path) -> None:
+    from bot.sim.paper import PaperExchange
+
+    settings = settings_for(
+        tmp_path, "[paper]\nbalances = { USDT = 10000, BTC = 0.5 }", mode="paper"
+    )
+    backend = build_backend(settings)  # no credentials needed: nothing is traded
+    paper = backend.exchange
+    assert isinstance(paper, PaperExchange)
+    assert paper.public.id == "binance"
+    assert paper.public.apiKey in (None, "")
+    assert paper.public.options["defaultType"] == "spot"
+    state = tmp_path / "journal.paper.json"
+    assert PaperExchange.load_state(state) == {"USDT": D(10000), "BTC": D("0.5")}
+    # a later run continues the same paper account, not the configured starting balances
+    state.write_text('{"balances": {"USDT": "9000", "BTC": "0.51"}}')
+    again = build_backend(settings)
+    assert isinstance(again.exchange, PaperExchange)
+    assert again.exchange.engine.account.total("BTC") == D("0.51")
+    asyncio.run(backend.close())
+    asyncio.run(again.close())
+
+
+def test_paper_mode_needs_starting_balances(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"paper\.balances"):
+        build_backend(settings_for(tmp_path, mode="paper"))
