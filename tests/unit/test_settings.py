@@ -190,3 +190,28 @@ def test_secret_file_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     key_file.write_text("k2")
     monkeypatch.setenv("REBALANCE_EXCHANGE__API_KEY_FILE", str(key_file))
     assert any("not both" in line for line in problems(write(tmp_path, GOOD)))
+
+
+def test_example_config_documents_every_option() -> None:
+    """Every option of every section appears in config/example.toml (set, or commented out)."""
+    import re
+
+    from pydantic import BaseModel
+
+    from bot.settings import SECRET_FIELDS, Settings
+
+    text = Path("config/example.toml").read_text()
+    missing = []
+    for section, field in Settings.model_fields.items():
+        if section == "base_dir":
+            continue
+        model = field.annotation
+        assert isinstance(model, type)
+        assert issubclass(model, BaseModel)
+        assert f"[{section}]" in text, section
+        for name in model.model_fields:
+            if name.removesuffix("_file") in SECRET_FIELDS or name == "overrides":
+                continue
+            if not re.search(rf"^#? ?{name} = ", text, re.M):
+                missing.append(f"{section}.{name}")
+    assert missing == []
