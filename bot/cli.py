@@ -257,6 +257,35 @@ def resume(config: ConfigOption) -> None:
         journal.close()
 
 
+@app.command("sim-server")
+def sim_server(
+    scenario: Annotated[Path, typer.Option(help="Scenario file (config/scenarios/*.toml).")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 inside a container).")
+    ] = "127.0.0.1",
+) -> None:
+    """Serve the simulated exchange as the Binance spot REST API, until SIGINT/SIGTERM.
+
+    Point the bot at it with exchange.id = "binance", exchange.api_url = "http://127.0.0.1:PORT".
+    It accepts the keys in REBALANCE_EXCHANGE__API_KEY / __SECRET, else local test keys.
+    """
+    from bot.sim.binance_front import serve
+
+    configure_logging("info", "auto")
+    try:
+        serve(
+            scenario,
+            port,
+            host=host,
+            on_ready=lambda url: print(f"simulated Binance spot API on {url}", flush=True),
+        )
+    except ConfigError as exc:
+        _fail(exc.problems)
+    except OSError as exc:
+        _fail([f"cannot listen on {host}:{port}: {exc.strerror}"])
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

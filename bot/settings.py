@@ -72,6 +72,9 @@ class ExchangeSettings(_Section):
     timeout: Annotated[float, Field(gt=0)] = 10.0
     # Extra ccxt options, merged over the bot's own (see the README).
     options: dict[str, Any] = Field(default_factory=dict)
+    # Send every API call to this base URL instead of the exchange's (a proxy, a self-hosted
+    # gateway, or the local simulated exchange: rebalance-bot sim-server). Binance only.
+    api_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+.*$")
     # Credentials: from the environment only (the loader refuses them in a file).
     api_key: SecretStr | None = None
     secret: SecretStr | None = None

@@ -66,6 +66,8 @@ def build_backend(settings: Settings, *, live_confirmed: bool = False) -> Backen
         return _paper(settings, exchange, retry)
     if mode is Mode.TESTNET:
         enable_sandbox(exchange)
+    if settings.exchange.api_url:  # after the sandbox switch, which rewrites the URLs
+        exchange.urls["api"] = _api_url_config(settings)["urls"]["api"]
     gateway = Gateway(
         exchange,
         requests_per_second=settings.exchange.requests_per_second,
@@ -107,6 +109,7 @@ def _ccxt(settings: Settings, *, with_keys: bool) -> Any:
         "enableRateLimit": False,
         "timeout": int(ex.timeout * 1000),
         "options": {**EXCHANGE_OPTIONS.get(ex.id, {}), **ex.options},
+        **(_api_url_config(settings) if ex.api_url else {}),
     }
     if with_keys:
         missing = []
@@ -129,6 +132,17 @@ def _ccxt(settings: Settings, *, with_keys: bool) -> Any:
                 ]
             )
     return cls(config)
+
+
+def _api_url_config(settings: Settings) -> dict[str, Any]:
+    """ccxt config sending every call to `exchange.api_url` (Binance's URL layout)."""
+    from bot.sim.binance_front import binance_client_config
+
+    ex = settings.exchange
+    if ex.id != "binance":
+        raise ConfigError([f"exchange.api_url: supported for binance only, not {ex.id!r}"])
+    assert ex.api_url is not None
+    return binance_client_config(ex.api_url)
 
 
 def _sim(settings: Settings, retry: RetryPolicy) -> Backend:

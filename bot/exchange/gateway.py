@@ -159,6 +159,16 @@ _STATUS = {
 }
 
 
+# Exchange answers that mean "bad key" whatever class ccxt gives them: after one successful
+# private call, ccxt's binance maps -2015 (invalid key, IP or permissions) to DDoSProtection.
+AUTH_FAILURE_MARKERS = ('"code":-2015', '"code":-2014', "Invalid API-key", "API-key format invalid")
+
+
+def _is_auth_failure(exc: Exception) -> bool:
+    text = str(exc).replace(" ", "")
+    return any(marker.replace(" ", "") in text for marker in AUTH_FAILURE_MARKERS)
+
+
 _FINAL = frozenset({"closed", "canceled", "cancelled", "expired", "rejected"})
 
 
@@ -181,8 +191,14 @@ def order_from_ccxt(raw: Mapping[str, Any]) -> OrderReport:
         average = cost / filled
     fee, fee_currency = _fee(raw)
     status = _STATUS.get(str(raw.get("status")), OrderStatus.OPEN)
+    info = raw.get("info") or {}
+    # A Binance cancel reply names the cancel request in clientOrderId and the order itself in
+    # origClientOrderId; ccxt passes both through.
+    client_id = (info.get("origClientOrderId") if isinstance(info, dict) else None) or raw.get(
+        "clientOrderId"
+    )
     return OrderReport(
-        client_id=raw.get("clientOrderId"),
+        client_id=client_id,
         exchange_id=str(raw["id"]),
         symbol=raw["symbol"],
         side=Side(raw["side"]),
@@ -262,6 +278,8 @@ class Gateway:
             try:
                 return await self._send(method, *args, **kwargs)
             except ccxt.NetworkError as exc:
+                if _is_auth_failure(exc):
+                    raise self._translate(method, ccxt.AuthenticationError(str(exc))) from exc
                 attempt += 1
                 if attempt >= self.retry.attempts:
                     raise ExchangeUnavailable(
