@@ -12,11 +12,12 @@ run first: a crossed, empty or one-sided book, a spread above the limit, a mid t
 
 Execution styles, all with limit orders:
 - `take`: marketable limits only (IOC at the worst price within the band);
-- `passive`: post-only at our side's best price, or one tick inside when the spread allows,
-  re-pegged when the touch moves away; only the leg's final stretch (`take_after` of its
-  deadline) takes what is left;
+- `passive`: post-only at our side's best price, or one tick inside when the spread allows; each
+  child lives `child_timeout` and the next one is pegged to the touch of its moment (a child the
+  market left behind is replaced); only the leg's final stretch (`take_after` of its deadline)
+  takes what is left;
 - `passive-then-take`: each child first rests post-only for `passive_timeout`, then its unfilled
-  rest is taken within the band.
+  rest (and no more) is taken within the band.
 """
 
 from __future__ import annotations
@@ -160,8 +161,10 @@ def next_child(
     state: LegState,
     policy: ExecutionPolicy,
     phase: Phase | None = None,
+    cap: Decimal | None = None,
 ) -> Decision:
-    """The next child order of a leg, or why there is none."""
+    """The next child order of a leg, or why there is none. `cap` bounds the child's amount (the
+    unfilled rest of a passive child that is now taken)."""
     phase = phase or phase_for(policy, state.elapsed)
     blocked = guard(book, state, policy)
     if isinstance(blocked, Halt):
@@ -183,8 +186,9 @@ def next_child(
         assert spread is not None
         reach = max(reach, spread)
     within = book.quantity_within_bps(side, reach)
-    amount = within * policy.participation
-    amount = min(amount, remaining)
+    amount = min(within * policy.participation, remaining)
+    if cap is not None:
+        amount = min(amount, cap)
     if phase is Phase.TAKE:
         price = _worst_level_price(book, side, amount, mid, policy.band_bps)
     else:

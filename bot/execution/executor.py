@@ -31,7 +31,6 @@ from bot.domain.slicing import (
     Style,
     Wait,
     next_child,
-    should_repeg,
 )
 from bot.exchange.gateway import (
     AmbiguousOrder,
@@ -207,6 +206,7 @@ class Executor:
         policy = self.policy
         paused_since: float | None = None
         forced_phase: Phase | None = None
+        take_cap: Decimal | None = None  # the unfilled rest of the passive child just cancelled
         while True:
             if self._stopping:
                 report.outcome, report.reason = LegOutcome.HALTED, "stopping"
@@ -221,8 +221,8 @@ class Executor:
                 elapsed=now - report.started,
                 paused_for=0.0 if paused_since is None else now - paused_since,
             )
-            decision = next_child(market, book, state, policy, forced_phase)
-            forced_phase = None
+            decision = next_child(market, book, state, policy, forced_phase, take_cap)
+            forced_phase, take_cap = None, None
             if isinstance(decision, Done):
                 report.reason = decision.reason if remaining > 0 else "filled"
                 return
@@ -243,11 +243,12 @@ class Executor:
             outcome = await self._child(market, decision, report)
             if outcome == "funds":
                 return
-            took = report.filled > filled_before
+            filled = report.filled - filled_before
             if decision.phase is Phase.PASSIVE and policy.style is Style.PASSIVE_THEN_TAKE:
-                # the rest of this child is taken now, within the band
-                forced_phase = Phase.TAKE if outcome != "repeg" else None
-            elif decision.phase is Phase.TAKE and took:
+                # the unfilled rest of this child, and no more, is taken now within the band
+                if filled < decision.amount:
+                    forced_phase, take_cap = Phase.TAKE, decision.amount - filled
+            elif decision.phase is Phase.TAKE and filled > 0:
                 await self.clock.sleep(policy.child_timeout)  # let the book refill
 
     async def _child(self, market: Market, child: Child, report: LegReport) -> str:
@@ -310,25 +311,17 @@ class Executor:
     async def _wait(
         self, market: Market, child: Child, order: OrderReport, report: LegReport
     ) -> tuple[OrderReport, str]:
-        """Let a resting child work, then cancel what is left; the cancel reply carries its final
-        state, so a child costs three requests (book, place, cancel) unless it is re-pegged.
-
-        A `passive`-style child looks at the book once halfway and is re-pegged when the touch
-        has moved away from it."""
+        """Let a resting child work for its life, then cancel what is left. The cancel reply
+        carries the final state, so a child costs three requests (book, place, cancel). A
+        `passive` leg re-pegs at each new child, placed at the touch of that moment."""
         policy = self.policy
-        if policy.style is Style.PASSIVE_THEN_TAKE:
-            await self._sleep_unless_stopping(policy.passive_timeout)
-            ended = "done"
-        else:
-            ended = "done"
-            await self._sleep_unless_stopping(policy.child_timeout / 2)
-            if not self._stopping:
-                book = await self.gateway.fetch_order_book(market.symbol, self.book_depth)
-                if should_repeg(child.price, book, child.side):
-                    ended = "repeg"
-                else:
-                    await self._sleep_unless_stopping(policy.child_timeout / 2)
-        return await self._cancel(market, order), ended
+        life = (
+            policy.passive_timeout
+            if policy.style is Style.PASSIVE_THEN_TAKE
+            else policy.child_timeout
+        )
+        await self._sleep_unless_stopping(life)
+        return await self._cancel(market, order), "done"
 
     async def _cancel(self, market: Market, order: OrderReport) -> OrderReport:
         """Cancel a child and return its final state. "Already filled" is a normal answer. A child
