@@ -47,6 +47,10 @@ class EventKind(StrEnum):
     CROSSED = "crossed"
 
 
+# The market's clock tick: the mid and the depth noise change on this grid, whatever callers do.
+GRID_SECONDS = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class Regime:
     """How a market behaves. Validated in the constructor; see the module docstring."""
@@ -153,6 +157,9 @@ class BookModel:
     _holes: dict[Side, dict[Decimal, _Hole]] = field(init=False)
     _noise: dict[Side, list[float]] = field(init=False)
     _cache: dict[Side, tuple[Level, ...]] = field(init=False)
+    _grid: int = field(init=False)
+    _walk_rng: random.Random = field(init=False)
+    _noise_rng: random.Random = field(init=False)
     stats: TapeStats = field(init=False)
 
     def __post_init__(self) -> None:
@@ -166,6 +173,13 @@ class BookModel:
         self._holes = {Side.BUY: {}, Side.SELL: {}}
         self._noise = {}
         self._cache = {}
+        # The price path and the depth noise are functions of time alone, on a fixed grid, each
+        # from its own stream: every strategy run on the same seed sees the same market, however
+        # often it looks. Background trades keep `rng`.
+        self._grid = 0
+        base = self.rng.getrandbits(64)
+        self._walk_rng = random.Random(f"{base}/walk")
+        self._noise_rng = random.Random(f"{base}/noise")
         self._draw_noise()
         self.stats = TapeStats(self.price, self.price, self.price, self.price)
 
@@ -181,16 +195,22 @@ class BookModel:
         return Decimal(self._mid)
 
     def jump_to(self, t: float) -> None:
-        """Advance to time `t` in one exact draw per interval between scheduled jumps."""
+        """Advance to time `t`: the mid moves at each grid point (`GRID_SECONDS`) and at each
+        scheduled jump, in time order; between them it holds."""
         if t <= self.t:
             return
-        while self._jumps and self._jumps[0].at + self.start <= t:
-            jump = self._jumps.pop(0)
-            self._walk(max(jump.at + self.start - self.t, 0.0))
-            self._mid *= 1.0 + jump.size
-        self._walk(t - self.t)
+        while True:
+            next_grid = self.start + (self._grid + 1) * GRID_SECONDS
+            next_jump = self._jumps[0].at + self.start if self._jumps else math.inf
+            if min(next_grid, next_jump) > t:
+                break
+            if next_jump <= next_grid:
+                self._mid *= 1.0 + self._jumps.pop(0).size
+            else:
+                self._grid += 1
+                self._walk(GRID_SECONDS)
+                self._draw_noise()
         self.t = t
-        self._draw_noise()
         self._forget_refilled_holes()
         self._cache.clear()
         self.stats.see_mid(floor_to_step(self.mid, self.market.price_tick))
@@ -201,18 +221,17 @@ class BookModel:
         return self._prints(dt)
 
     def _walk(self, dt: float) -> None:
-        if dt <= 0:
-            return
         sigma = self.regime.volatility
-        z = self.rng.gauss(0.0, 1.0)
+        z = self._walk_rng.gauss(0.0, 1.0)
         self._mid *= math.exp(sigma * math.sqrt(dt) * z - 0.5 * sigma * sigma * dt)
-        self.t += dt
 
     def _draw_noise(self) -> None:
         n, amp = self.regime.levels, self.regime.depth_noise
         for side in Side:
             if amp > 0:
-                self._noise[side] = [1.0 + amp * self.rng.uniform(-1.0, 1.0) for _ in range(n)]
+                self._noise[side] = [
+                    1.0 + amp * self._noise_rng.uniform(-1.0, 1.0) for _ in range(n)
+                ]
             else:
                 self._noise[side] = [1.0] * n
 

@@ -157,3 +157,20 @@ def test_regime_refuses_impossible_values() -> None:
         Regime(levels=0)
     with pytest.raises(ValueError, match="depth_noise must be in"):
         Regime(depth_noise=1.5)
+
+
+def test_the_market_path_does_not_depend_on_how_often_it_is_watched() -> None:
+    """Strategies compared on one seed see one market: the mid and the book at a given time are
+    the same whether the book was looked at every second or once a minute."""
+    regime = Regime(volatility=0.001, depth_noise=0.3)
+    events = (Event(EventKind.JUMP, at=30.5, size=-0.02),)
+    watched = [book(regime=regime, seed=9, events=events) for _ in range(3)]
+    for b, every in zip(watched, (0.37, 10.0, 60.0), strict=True):
+        t = b.start
+        while t + every <= b.start + 60:
+            t += every
+            b.jump_to(t)
+        b.jump_to(b.start + 60)
+    mids = {b.mid for b in watched}
+    assert len(mids) == 1
+    assert {tuple(pairs(b, Side.BUY)) for b in watched} == {tuple(pairs(watched[0], Side.BUY))}
