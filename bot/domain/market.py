@@ -87,6 +87,10 @@ class Market:
             fee: Decimal = getattr(self, name)
             if not (Decimal(-1) / 100 <= fee < Decimal(1) / 10):
                 problems.append(f"{name} must be a fraction in [-0.01, 0.1), got {fee}")
+        for name in ("amount_digits", "price_digits"):
+            digits: int | None = getattr(self, name)
+            if digits is not None and digits < 1:
+                problems.append(f"{name} must be >= 1 significant digit, got {digits}")
         if problems:
             raise DomainError(f"market {self.symbol}: " + "; ".join(problems))
 
@@ -107,9 +111,16 @@ class Market:
         return ceil_to_step(price, self.price_tick)
 
     def min_tradable(self, price: Decimal) -> Decimal:
-        """Smallest base amount that passes every filter at `price`, on the step grid."""
+        """Smallest base amount that passes every filter at `price`, on the step grid (and, with
+        `amount_digits`, on the significant-digits grid too)."""
         by_cost = self.min_cost / price if price > 0 else ZERO
-        return max(ceil_to_step(max(self.min_amount, by_cost), self.amount_step), self.amount_step)
+        amount = max(
+            ceil_to_step(max(self.min_amount, by_cost), self.amount_step), self.amount_step
+        )
+        if self.amount_digits is not None:
+            amount = _to_digits(amount, self.amount_digits, ROUND_CEILING)
+            amount = ceil_to_step(amount, self.amount_step)
+        return amount
 
     def rejects(self, amount: Decimal, price: Decimal) -> str | None:
         """Why the exchange would reject this order (a reason to show a person), or None."""
