@@ -151,11 +151,17 @@ def check_exchange_against_journal(
 
 def test_full_rebalance_through_ccxt_binance(tmp_path: Path) -> None:
     with serve() as server:
-        cfg = config(tmp_path, server.url)
+        cfg = config(tmp_path, server.url, "[log]\nlevel = \"debug\"")
         res = bot(cfg, "--until-balanced")
         assert res.returncode == 0, res.stderr[-3000:]
         assert "Rebalance 1: done" in res.stdout
         check_exchange_against_journal(server.front, tmp_path / "journal.sqlite")
+        # the credentials are nowhere: not in the logs (debug level), the output or the journal
+        journal_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("journal.sqlite*"))
+        for secret in (LOCAL_TEST_SECRET, LOCAL_TEST_API_KEY):
+            assert secret not in res.stdout
+            assert secret not in res.stderr
+            assert secret.encode() not in journal_bytes
         # the bot's requests went through real signing: the server saw signed order calls
         assert server.front.requests["newOrder"] > 0
 
