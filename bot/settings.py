@@ -161,8 +161,8 @@ class RebalanceSettings(_Section):
 
 class ExecutionSettings(_Section):
     style: Style = Style.PASSIVE_THEN_TAKE
-    participation: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.25")
-    band_bps: Annotated[Decimal, Field(gt=0)] = Decimal(25)
+    participation: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.2")
+    band_bps: Annotated[Decimal, Field(gt=0)] = Decimal(10)
     max_order_notional: Annotated[Decimal, Field(gt=0)] | None = None
     child_timeout: Annotated[float, Field(gt=0)] = 10.0
     passive_timeout: Annotated[float, Field(gt=0)] = 20.0

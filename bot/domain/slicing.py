@@ -45,8 +45,8 @@ class Phase(StrEnum):
 @dataclass(frozen=True, slots=True)
 class ExecutionPolicy:
     style: Style = Style.PASSIVE_THEN_TAKE
-    participation: Decimal = Decimal("0.25")  # share of the quantity within the band per child
-    band_bps: Decimal = Decimal(25)  # a child never reaches further than this from the mid
+    participation: Decimal = Decimal("0.2")  # share of the quantity within the band per child
+    band_bps: Decimal = Decimal(10)  # a child never reaches further than this from the mid
     max_order_notional: Decimal | None = None  # per child, in the market's quote
     child_timeout: float = 10.0  # seconds a resting child lives; also the pause between takes
     passive_timeout: float = 20.0  # passive-then-take: seconds resting before taking the rest

@@ -213,6 +213,9 @@ class Executor:
                 return
             now = self.clock.time()
             remaining = leg.amount - report.filled
+            if remaining <= 0:  # filled: no need to look at the book again
+                report.reason = "filled"
+                return
             book = await self.gateway.fetch_order_book(leg.symbol, self.book_depth)
             state = LegState(
                 side=leg.side,
