@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint lint-docker typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +29,16 @@ lint: $(DEVSTAMP)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/ruff format --check bot tests bench
 
+lint-docker: $(DEVSTAMP)
+	$(BIN)/hadolint Dockerfile
+
 typecheck: $(DEVSTAMP)
 	$(BIN)/mypy --strict bot
 
 unit: $(DEVSTAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+test: lint lint-docker typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

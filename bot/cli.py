@@ -21,6 +21,8 @@ from bot.errors import BotError, ConfigError, DomainError
 from bot.exchange.backends import build_backend
 from bot.execution.executor import LegReport
 from bot.journal import Journal
+from bot.metrics import Metrics
+from bot.notify import Notifier
 from bot.observability import configure_logging, get_logger, register_secrets
 from bot.report import (
     history_rows,
@@ -169,12 +171,26 @@ def run(
 async def _run(settings: Settings, once: bool, until_balanced: bool, live: bool) -> RunResult:
     backend = build_backend(settings, live_confirmed=live)
     journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
-    daemon = Daemon(settings, backend, journal, progress=_progress_printer())
+    metrics = None
+    lag: asyncio.Task[None] | None = None
+    if settings.metrics.enabled:
+        metrics = Metrics(settings.loop.poll_interval, clock=backend.clock.time)
+        metrics.start(settings.metrics.host, settings.metrics.port)
+        lag = asyncio.create_task(metrics.monitor_loop_lag())
+    notifier = Notifier(settings.notify)
+    daemon = Daemon(
+        settings, backend, journal, progress=_progress_printer(), metrics=metrics, notifier=notifier
+    )
     try:
         if not (once or until_balanced):
             daemon.install_signal_handlers()
         return await daemon.run(once=once, until_balanced=until_balanced)
     finally:
+        if lag is not None:
+            lag.cancel()
+        if metrics is not None:
+            metrics.stop()
+        await notifier.aclose()
         await backend.close()
         journal.close()
 

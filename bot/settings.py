@@ -232,6 +232,57 @@ class LogSettings(_Section):
     format: str = Field(default="auto", pattern="^(auto|json|console)$")
 
 
+class MetricsSettings(_Section):
+    # Serve Prometheus metrics on http://host:port/metrics and the health check on /healthz.
+    enabled: bool = False
+    # 127.0.0.1: this machine only. In a container whose port is published: 0.0.0.0.
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: Annotated[int, Field(ge=1, le=65535)] = 9108
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+class NotifySettings(_Section):
+    # Telegram bot token: from the environment only (REBALANCE_NOTIFY__TELEGRAM_TOKEN).
+    telegram_token: SecretStr | None = None
+    # The chat the bot writes to (a number, or @channelname).
+    telegram_chat_id: str | None = Field(default=None, min_length=1)
+    # Base URL of the Telegram Bot API (messages go to <url>/bot<token>/sendMessage).
+    telegram_api_url: Annotated[str, AfterValidator(_http_url)] = "https://api.telegram.org"
+    # Generic webhook: each event is POSTed as JSON. Such URLs are often credentials themselves.
+    webhook_url: SecretStr | None = None
+    # At most this many messages in any minute; more are dropped (and logged).
+    max_per_minute: Annotated[int, Field(ge=1, le=600)] = 20
+    # Seconds one delivery may take before it is given up (trading never waits for it).
+    timeout: Annotated[float, Field(gt=0, le=120)] = 10.0
+    # The same kind of error this many times within 10 minutes sends one message.
+    repeated_errors: Annotated[int, Field(ge=1)] = 3
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_http(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None:
+            _http_url(url.get_secret_value())
+        return url
+
+    @model_validator(mode="after")
+    def _telegram_complete(self) -> NotifySettings:
+        if self.telegram_token is not None and self.telegram_chat_id is None:
+            raise ValueError(
+                "telegram_chat_id is required when REBALANCE_NOTIFY__TELEGRAM_TOKEN is set"
+            )
+        if self.telegram_chat_id is not None and self.telegram_token is None:
+            raise ValueError(
+                "telegram_chat_id is set but the bot token is missing: set"
+                " REBALANCE_NOTIFY__TELEGRAM_TOKEN in the environment"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -251,6 +302,8 @@ class Settings(BaseSettings):
     risk: RiskSettings = RiskSettings()
     loop: LoopSettings = LoopSettings()
     log: LogSettings = LogSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    notify: NotifySettings = NotifySettings()
     # The folder of the config file: relative paths in it are resolved from there.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -326,10 +379,20 @@ def load_settings(path: Path | None) -> Settings:
 
 
 def _secrets_in_file(data: dict[str, Any]) -> list[str]:
+    problems = []
+    notify = data.get("notify")
+    if isinstance(notify, dict):
+        for key in ("telegram_token", "webhook_url"):
+            if key in notify:
+                notify.pop(key)
+                problems.append(
+                    f"notify.{key}: secrets are never read from the config file; set"
+                    f" {ENV_PREFIX}NOTIFY__{key.upper()} in the environment"
+                )
     exchange = data.get("exchange")
     if not isinstance(exchange, dict):
-        return []
-    return [
+        return problems
+    return problems + [
         f"exchange.{key}: credentials are never read from the config file; set"
         f" {ENV_PREFIX}EXCHANGE__{key.removesuffix('_file').upper()} or"
         f" {ENV_PREFIX}EXCHANGE__{key.removesuffix('_file').upper()}_FILE in the environment"
@@ -347,7 +410,9 @@ def format_validation_error(exc: ValidationError) -> list[str]:
         if err["type"] == "extra_forbidden":
             msg = "unknown option (see config/example.toml for the options)"
         value = err.get("input")
-        secret = any(str(p) in SECRET_FIELDS for p in err["loc"])
+        secret = any(
+            str(p) in (*SECRET_FIELDS, "telegram_token", "webhook_url") for p in err["loc"]
+        )
         shown = "" if secret or isinstance(value, dict | list) else f" (got {value!r})"
         if err["type"] == "missing":
             shown = ""

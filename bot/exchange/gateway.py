@@ -253,6 +253,8 @@ class Gateway:
         self._rng = rng or random.Random()
         self.markets: dict[str, Market] = {}
         self.requests = 0  # calls sent to the exchange, retries included
+        # Called with the ccxt class name of every error the exchange answers (metrics).
+        self.on_error: Callable[[str], None] | None = None
 
     @property
     def id(self) -> str:
@@ -269,7 +271,12 @@ class Gateway:
             counter = request_counter.get()
             if counter is not None:
                 counter[0] += 1
-            return await getattr(self.exchange, method)(*args, **kwargs)
+            try:
+                return await getattr(self.exchange, method)(*args, **kwargs)
+            except ccxt.BaseError as exc:
+                if self.on_error is not None:
+                    self.on_error(type(exc).__name__)
+                raise
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call with retries on transient errors; translate the rest. Not for create_order."""

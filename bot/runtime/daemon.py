@@ -19,6 +19,16 @@ from bot.exchange.backends import Backend
 from bot.exchange.gateway import AuthFailed, GatewayError
 from bot.execution.executor import Executor, LegReport
 from bot.journal import Journal
+from bot.metrics import Metrics
+from bot.notify import (
+    HALT,
+    REBALANCE_FINISHED,
+    REBALANCE_STARTED,
+    Notifier,
+    halt_summary,
+    report_summary,
+    started_summary,
+)
 from bot.observability import get_logger
 from bot.runtime.killswitch import RiskGuard
 from bot.runtime.planning import valuation_from_snapshot
@@ -47,6 +57,8 @@ class Daemon:
         backend: Backend,
         journal: Journal,
         progress: Callable[[LegReport], None] | None = None,
+        metrics: Metrics | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
         self.backend = backend
@@ -61,8 +73,13 @@ class Daemon:
             book_depth=settings.execution.book_depth,
             progress=progress,
         )
+        self.metrics = metrics
+        self.notifier = notifier
+        if metrics is not None:
+            backend.gateway.on_error = metrics.api_error
         self.guard = RiskGuard(settings.risk, journal)
         self.reconciled: ReconcileReport | None = None
+        self._notices: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self.last_poll: float | None = None
         self._last_rebalance: float | None = None
@@ -82,6 +99,8 @@ class Daemon:
         snap = await take_snapshot(self.gateway, self.settings, self.clock)
         valuation = valuation_from_snapshot(self.settings, snap)
         self.last_poll = self.clock.time()
+        if self.metrics is not None:
+            self.metrics.observe_poll(valuation, self.last_poll)
         self.journal.snapshot(
             "poll", valuation.total, {p.asset: p.weight for p in valuation.positions}
         )
@@ -149,6 +168,8 @@ class Daemon:
             valuation = await self.poll()
         except (GatewayError, NoPriceError) as exc:
             log.error("poll_failed", error=str(exc))
+            if self.notifier is not None:
+                await self.notifier.error(type(exc).__name__, f"poll failed: {exc}")
             reason = self.guard.failure(f"poll: {exc}")
             if isinstance(exc, NoPriceError):
                 reason = f"implausible snapshot: {exc}"
@@ -161,11 +182,17 @@ class Daemon:
         if reason:
             self._halt(result, f"implausible snapshot: {reason}")
         result.halted = self.journal.active_halt()
+        if self.metrics is not None:
+            self.metrics.halted(result.halted is not None)
         if result.halted is not None:
             log.warning("halted", reason=result.halted, hint="rebalance-bot resume clears it")
         return valuation
 
     async def _rebalance(self, result: RunResult, valuation: Valuation) -> None:
+        if self.metrics is not None:
+            self.metrics.rebalance_started()
+        if self.notifier is not None:
+            await self.notifier.send(REBALANCE_STARTED, *started_summary(valuation))
         report = await rebalance_once(
             self.gateway,
             self.settings,
@@ -177,6 +204,11 @@ class Daemon:
         result.reports.append(report)
         self._last_rebalance = self.clock.time()
         result.last = report.after or valuation
+        if report.rebalance_id is not None:
+            if self.metrics is not None:
+                self.metrics.rebalance_finished(report)
+            if self.notifier is not None:
+                await self.notifier.send(REBALANCE_FINISHED, *report_summary(report))
         reason = report.reason if report.status == "refused" else self.guard.after_rebalance(report)
         if reason:
             self._halt(result, reason)
@@ -185,6 +217,15 @@ class Daemon:
         self.journal.halt(reason)
         result.halted = self.journal.active_halt()
         log.error("halt", reason=result.halted)
+        if self.metrics is not None:
+            self.metrics.halted(True)
+        if self.notifier is not None:
+            # send() only queues the message; the task ends at once, trading never waits.
+            task = asyncio.get_running_loop().create_task(
+                self.notifier.send(HALT, *halt_summary(reason))
+            )
+            self._notices.add(task)
+            task.add_done_callback(self._notices.discard)
 
     def _cooled_down(self, scripted: bool) -> bool:
         if scripted or self._last_rebalance is None:

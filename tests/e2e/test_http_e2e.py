@@ -151,7 +151,7 @@ def check_exchange_against_journal(
 
 def test_full_rebalance_through_ccxt_binance(tmp_path: Path) -> None:
     with serve() as server:
-        cfg = config(tmp_path, server.url, "[log]\nlevel = \"debug\"")
+        cfg = config(tmp_path, server.url, '[log]\nlevel = "debug"')
         res = bot(cfg, "--until-balanced")
         assert res.returncode == 0, res.stderr[-3000:]
         assert "Rebalance 1: done" in res.stdout

@@ -25,7 +25,11 @@ D = Decimal
 
 
 def settings_for(
-    tmp_path: Path, extra: str = "", mode: str = "sim", exchange_id: str = "binance"
+    tmp_path: Path,
+    extra: str = "",
+    mode: str = "sim",
+    exchange_id: str = "binance",
+    scenario: str = "demo.toml",
 ) -> Settings:
     text = f"""
 [exchange]
@@ -37,7 +41,7 @@ targets = {{ BTC = 0.40, ETH = 0.25, SOL = 0.15, LINK = 0.10, USDT = 0.10 }}
 [bands]
 width = 0.03
 [sim]
-scenario = "{ROOT / "config" / "scenarios" / "demo.toml"}"
+scenario = "{ROOT / "config" / "scenarios" / scenario}"
 time = "virtual"
 [journal]
 path = "journal.sqlite"
@@ -213,3 +217,46 @@ def test_paper_mode_wraps_public_data_and_keeps_its_account(tmp_path: Path) -> N
 def test_paper_mode_needs_starting_balances(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"paper\.balances"):
         build_backend(settings_for(tmp_path, mode="paper"))
+
+
+async def test_metrics_scraped_during_a_simulated_rebalance(tmp_path: Path) -> None:
+    """The daemon feeds /metrics and /healthz while it trades (faulty market: API errors too)."""
+    import urllib.request
+
+    from bot.metrics import Metrics
+
+    settings = settings_for(tmp_path, scenario="faulty.toml")
+    backend = build_backend(settings)
+    journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
+    metrics = Metrics(settings.loop.poll_interval, clock=backend.clock.time)
+    port = metrics.start("127.0.0.1", 0)
+    daemon = Daemon(settings, backend, journal, metrics=metrics)
+    assert isinstance(backend.exchange, SimExchange)
+    ex = backend.exchange
+
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    try:
+        assert (await asyncio.to_thread(get, "/healthz"))[0] == 503  # no poll yet
+        task = asyncio.create_task(daemon.run(until_balanced=True))
+        while not ex.engine.all_orders():  # noqa: ASYNC110 - polling the simulator's state
+            await asyncio.sleep(0)
+        status, during = await asyncio.to_thread(get, "/metrics")
+        assert status == 200
+        assert "rebalance_rebalances_started_total 1.0" in during
+        assert 'rebalance_asset_target{asset="BTC"} 0.4' in during
+        assert (await asyncio.to_thread(get, "/healthz"))[0] == 200
+        result = await task
+        assert result.balanced
+        _, after = await asyncio.to_thread(get, "/metrics")
+        assert "rebalance_child_orders_placed_total" in after
+        assert 'rebalance_api_errors_total{error="' in after  # faults counted by ccxt class
+        assert "rebalance_halted 0.0" in after
+        assert "rebalance_shortfall_bps_count" in after
+    finally:
+        metrics.stop()
