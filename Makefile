@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
+BENCHSTAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint lint-docker typecheck unit bench clean
+.PHONY: demo demo-http test lint lint-docker typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,10 @@ demo: $(STAMP)
 	@echo "== Rebalancing it, in real time, with depth-sized limit orders =="
 	$(BIN)/rebalance-bot run --config config/demo.toml --until-balanced
 
+$(BENCHSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@ $(STAMP)
+
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check bot tests bench
 	$(BIN)/ruff format --check bot tests bench
@@ -40,8 +45,17 @@ unit: $(DEVSTAMP)
 
 test: lint lint-docker typecheck unit
 
-bench: $(STAMP)
+bench: $(BENCHSTAMP)
 	$(BIN)/python -m bench
+
+# The bot against the simulated exchange served as the Binance spot API on 127.0.0.1:8765,
+# through ccxt's own binance client (request signing, parsing, errors).
+demo-http: $(STAMP)
+	@$(BIN)/rebalance-bot sim-server --scenario config/scenarios/demo.toml --port 8765 & \
+	  server=$$!; trap "kill $$server" EXIT; sleep 2; \
+	  REBALANCE_EXCHANGE__API_KEY=rebalance-bot-local-test-key \
+	  REBALANCE_EXCHANGE__SECRET=rebalance-bot-local-test-secret \
+	  $(BIN)/rebalance-bot run --config config/local-binance.toml --until-balanced
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
