@@ -28,7 +28,7 @@ from typing import Any
 import ccxt.async_support as ccxt
 from asyncio_throttle.throttler import Throttler
 
-from bot.domain.market import ZERO, Market, OrderBook, Side
+from bot.domain.market import ZERO, Level, Market, OrderBook, Side
 from bot.domain.orders import FillReport, OrderReport, OrderRequest, OrderStatus, TimeInForce
 from bot.errors import BotError
 from bot.observability import get_logger
@@ -374,6 +374,24 @@ class Gateway:
         wanted = sorted(set(symbols))
         books = await asyncio.gather(*(self.fetch_order_book(s, depth) for s in wanted))
         return dict(zip(wanted, books, strict=True))
+
+    async def fetch_tops(self, symbols: Iterable[str]) -> dict[str, OrderBook]:
+        """Best bid and ask of many markets in one request (tickers), as one-level books: enough
+        to value a portfolio at mid. Markets without both sides are left out."""
+        wanted = sorted(set(symbols))
+        raw = await self._call("fetch_tickers", wanted)
+        tops: dict[str, OrderBook] = {}
+        for symbol in wanted:
+            t = raw.get(symbol) or {}
+            bid, ask = t.get("bid"), t.get("ask")
+            if not bid or not ask:
+                continue
+            tops[symbol] = OrderBook(
+                symbol,
+                (Level(dec(bid), _opt(t.get("bidVolume")) or ZERO),),
+                (Level(dec(ask), _opt(t.get("askVolume")) or ZERO),),
+            )
+        return tops
 
     async def fetch_order(self, symbol: str, client_id: str) -> OrderReport | None:
         """Look an order up by our client id; None when the exchange does not know it."""

@@ -96,7 +96,8 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_stop, sig.name)
 
     async def poll(self) -> Valuation:
-        snap = await take_snapshot(self.gateway, self.settings, self.clock)
+        # One balance request and one tickers request; order books only when it trades.
+        snap = await take_snapshot(self.gateway, self.settings, self.clock, depth=False)
         valuation = valuation_from_snapshot(self.settings, snap)
         self.last_poll = self.clock.time()
         if self.metrics is not None:

@@ -106,15 +106,21 @@ class RebalanceReport:
         }
 
 
-async def take_snapshot(gateway: Gateway, settings: Settings, clock: Clock) -> Snapshot:
-    """Balances, markets and the books of every market a plan may use."""
+async def take_snapshot(
+    gateway: Gateway, settings: Settings, clock: Clock, *, depth: bool = True
+) -> Snapshot:
+    """Balances, markets and the books of every market a plan may use. With `depth=False`, the
+    best bid and ask of each from one tickers request: enough to value the portfolio (a poll)."""
     if not gateway.markets:
         await gateway.load_markets()
     balances = await gateway.fetch_balances()
     quote = settings.portfolio.quote
     managed = set(settings.portfolio.targets) | {quote}
     symbols = relevant_symbols(gateway.markets, managed, quote)
-    books = await gateway.fetch_order_books(symbols, settings.execution.book_depth)
+    if depth:
+        books = await gateway.fetch_order_books(symbols, settings.execution.book_depth)
+    else:
+        books = await gateway.fetch_tops(symbols)
     taken_at = datetime.fromtimestamp(clock.time(), UTC).isoformat(timespec="seconds")
     markets = {s: gateway.markets[s] for s in symbols}
     return Snapshot(balances.free, markets, books, taken_at)

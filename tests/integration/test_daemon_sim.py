@@ -260,3 +260,14 @@ async def test_metrics_scraped_during_a_simulated_rebalance(tmp_path: Path) -> N
         assert "rebalance_shortfall_bps_count" in after
     finally:
         metrics.stop()
+
+
+async def test_a_poll_costs_one_balance_and_one_tickers_request(tmp_path: Path) -> None:
+    daemon, ex, _ = daemon_for(settings_for(tmp_path))
+    await daemon.gateway.load_markets()
+    before = dict(ex.calls)
+    valuation = await daemon.poll()
+    spent = {k: v - before.get(k, 0) for k, v in ex.calls.items() if v != before.get(k, 0)}
+    assert spent == {"fetch_balance": 1, "fetch_tickers": 1}
+    assert valuation.needs_rebalance
+    assert valuation.total > 0
