@@ -1,8 +1,9 @@
 """What the bot costs to run: CPU per daemon loop iteration, and the peak memory of a daemon.
 
-- Loop iteration: one `Daemon.poll` (balances, the books of every relevant market, valuation, a
-  journal row) for a 20-asset portfolio over 25 markets on the simulator in virtual time, the
-  clock moved a minute between polls. CPU time (`time.process_time`), median and p90.
+- Loop iteration: one `Daemon.poll` (balances, the tickers of every relevant market, valuation, a
+  journal row) for a 20-asset portfolio on the simulator in virtual time, the clock moved a
+  minute between polls. CPU time (`time.process_time`), median and p90; it includes the
+  simulator's own work (moving 25 synthetic markets a minute and building their books).
 - Peak RSS: `python -m bot run --until-balanced` on the demo (a temporary copy of
   config/demo.toml with the simulator in virtual time and the journal in a temporary folder), in
   a subprocess; the figure is the child's `ru_maxrss` from `resource.getrusage`.
@@ -103,7 +104,7 @@ async def _polls(
                 wall.append((time.perf_counter() - t_wall) * 1000)
                 requests = sum(calls.values()) - before
             await backend.clock.sleep(60.0)
-        markets = calls["fetch_order_book"] // (warmup + polls)
+        markets = len(backend.gateway.markets)
     finally:
         journal.close()
         await backend.close()
@@ -116,7 +117,7 @@ def poll_cpu(polls: int = 40, warmup: int = 3) -> list[tuple[str, str]]:
         config = portfolio_files(Path(tmp))
         cpu, wall, requests, markets = asyncio.run(_polls(config, polls, warmup))
     cpu.sort()
-    name = f"daemon poll, {N_ASSETS} assets / {markets} books"
+    name = f"daemon poll, {N_ASSETS} assets / {markets} markets"
     return [
         (f"{name}: CPU median ms", f"{statistics.median(cpu):.2f}"),
         (f"{name}: CPU p90 ms", f"{cpu[int(len(cpu) * 0.9)]:.2f}"),
