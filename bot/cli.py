@@ -159,6 +159,8 @@ def run(
             render_run_report(report, out)
         if result.last is not None:
             out.print(valuation_table(result.last, "Portfolio now"))
+    if not (once or until_balanced):
+        return  # the daemon stopped on a signal: a clean exit, whatever its state
     if result.halted:
         print(f"halted: {result.halted}", file=sys.stderr)
         raise typer.Exit(3)

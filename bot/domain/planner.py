@@ -18,7 +18,7 @@ The plan is deterministic: the same inputs give the same legs in the same order.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -128,7 +128,14 @@ def plan_rebalance(
     }
     costs = {s: _cost_fraction(markets[s], b) for s, b in tradable.items()}
     deltas, notes = _desired_deltas(valuation, policy)
-    flows, route_notes = _route(valuation.quote, deltas, markets, costs, policy)
+
+    def min_value(symbol: str) -> Decimal:
+        """Smallest order `symbol` accepts, valued at mid in the portfolio quote."""
+        m, mid = markets[symbol], tradable[symbol].mid
+        assert mid is not None  # tradable books are two-sided
+        return m.min_tradable(mid) * valuation.prices.price(m.base)
+
+    flows, route_notes = _route(valuation.quote, deltas, markets, costs, policy, min_value)
     ordered = _order(flows, markets, valuation.quote)
     legs, dust, after = _size(ordered, valuation, markets, tradable, held)
     return Plan(
@@ -209,8 +216,12 @@ def _route(
     markets: Mapping[str, Market],
     costs: Mapping[str, Decimal],
     policy: PlannerPolicy,
+    min_value: Callable[[str], Decimal],
 ) -> tuple[dict[str, Decimal], list[str]]:
-    """Net value flow per market, signed: > 0 sells the base, < 0 buys it (portfolio quote)."""
+    """Net value flow per market, signed: > 0 sells the base, < 0 buys it (portfolio quote).
+
+    A direct pair takes a flow only if the flow reaches the pair's minimum order (`min_value`):
+    below it the pair would refuse the trade, while the two hops through the quote may not."""
     paths = _cheapest_paths(quote, markets, costs)
     sellers = {a: -d for a, d in deltas.items() if d < 0}
     buyers = {a: d for a, d in deltas.items() if d > 0}
@@ -232,7 +243,7 @@ def _route(
                         candidates.append((-saving, symbol, seller, buyer))
         for _, symbol, seller, buyer in sorted(candidates):
             value = min(sellers[seller], buyers[buyer])
-            if value > 0:
+            if value > 0 and value >= min_value(symbol):
                 push(_Hop(symbol, seller, buyer), value)
                 sellers[seller] -= value
                 buyers[buyer] -= value

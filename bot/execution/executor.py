@@ -174,6 +174,10 @@ class Executor:
         """Place no new child; the current one is cancelled at its next check."""
         self._stopping = True
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     async def run_leg(self, leg: Leg, arrival_mid: Decimal, key: str) -> LegReport:
         market = self.gateway.markets[leg.symbol]
         report = LegReport(key, leg.symbol, leg.side, leg.amount, arrival_mid)

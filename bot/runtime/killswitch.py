@@ -70,6 +70,8 @@ class RiskGuard:
         return None
 
     def after_rebalance(self, report: RebalanceReport) -> str | None:
+        if report.status == "stopped":  # an operator's stop is not a fault
+            return None
         if report.status == "failed":
             return self.failure(f"rebalance {report.rebalance_id} failed: {report.reason}")
         self.failures = 0

@@ -32,7 +32,7 @@ log = get_logger("bot.rebalance")
 @dataclass
 class RebalanceReport:
     rebalance_id: int | None
-    status: str  # nothing | refused | done | halted | failed
+    status: str  # nothing | refused | done | stopped | halted | failed
     reason: str
     plan: Plan
     started: float
@@ -201,7 +201,9 @@ async def rebalance_once(
                 result.fees,
                 report.leg_value(result),
             )
-            if result.outcome is not LegOutcome.DONE and report.status == "done":
+            if executor.stopping and report.status == "done":
+                report.status, report.reason = "stopped", "the bot was asked to stop"
+            elif result.outcome is not LegOutcome.DONE and report.status == "done":
                 report.status = "halted" if result.outcome is LegOutcome.HALTED else "failed"
                 report.reason = f"{result.symbol}: {result.reason}"
         if report.status != "done":

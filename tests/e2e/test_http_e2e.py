@@ -219,3 +219,71 @@ def test_killed_and_restarted_mid_rebalance_never_duplicates(tmp_path: Path) -> 
         db = sqlite3.connect(tmp_path / "journal.sqlite")
         statuses = {r[0] for r in db.execute("SELECT status FROM rebalances")}
         assert "running" not in statuses
+
+
+def test_sigterm_mid_rebalance_cancels_and_exits_0(tmp_path: Path) -> None:
+    with serve() as server:
+        cfg = config(tmp_path, server.url)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--config", str(cfg)],
+            cwd=ROOT,
+            env={
+                **env(),
+                "REBALANCE_EXECUTION__STYLE": "passive",
+                "REBALANCE_EXECUTION__CHILD_TIMEOUT": "30",
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not server.front.engine.open_orders() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.front.engine.open_orders(), "a passive child rests"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err[-2000:]
+        assert time.monotonic() - started < 15
+        assert not server.front.engine.open_orders()  # our orders were cancelled on the way out
+        assert "cancelled_on_exit" in err or "stopping" in err
+        db = sqlite3.connect(tmp_path / "journal.sqlite")
+        assert (
+            db.execute("SELECT COUNT(*) FROM orders WHERE status IN ('intent', 'open')").fetchone()[
+                0
+            ]
+            == 0
+        )
+
+
+def test_status_history_and_resume_read_the_journal(tmp_path: Path) -> None:
+    with serve() as server:
+        cfg = config(tmp_path, server.url)
+        assert bot(cfg, "--until-balanced").returncode == 0
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "bot", *args, "--config", str(cfg)],
+                cwd=ROOT,
+                env=env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        status = cli("status", "--json")
+        assert status.returncode == 0, status.stderr
+        data = __import__("json").loads(status.stdout)
+        assert data["halted"] is None
+        assert all(p["in_band"] for p in data["positions"])
+        assert data["last_rebalance"]["status"] == "done"
+        history = cli("history")
+        assert history.returncode == 0
+        assert "done" in history.stdout
+        db = sqlite3.connect(tmp_path / "journal.sqlite")
+        db.execute("INSERT INTO halts (at, reason) VALUES (0, 'test halt')")
+        db.commit()
+        assert "HALTED" in cli("status").stdout
+        resumed = cli("resume")
+        assert "halt cleared" in resumed.stdout
+        assert "Trading enabled" in cli("status").stdout

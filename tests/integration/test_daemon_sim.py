@@ -151,7 +151,8 @@ async def test_stop_mid_rebalance_cancels_our_orders_and_returns(tmp_path: Path)
     result = await asyncio.wait_for(task, timeout=30)
     assert not ex.engine.open_orders()
     assert result.reports
-    assert result.reports[-1].status in ("halted", "done")
+    assert result.reports[-1].status == "stopped"
+    assert result.halted is None  # a stop is not a halt
     assert journal.unsettled_orders() == []
 
 
