@@ -115,3 +115,14 @@ def test_check_config_ok_and_secret_never_printed(tmp_path: Path) -> None:
 def test_help_and_version(args: list[str]) -> None:
     res = run(*args)
     assert res.returncode == 0 and res.stdout
+
+
+def test_plan_reads_the_demo_portfolio_from_the_simulator() -> None:
+    res = run("plan", "--config", "config/demo.toml", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    weights = {p["asset"]: Decimal(p["weight"]) for p in out["positions"]}
+    # the demo scenario's starting balances: BTC ~60 %, about 20 points over its 40 % target
+    assert abs(weights["BTC"] - Decimal("0.60")) < Decimal("0.01")
+    assert out["needs_rebalance"] is True
+    assert {leg["symbol"] for leg in out["legs"]} >= {"BTC/USDT", "SOL/USDT", "LINK/USDT"}
