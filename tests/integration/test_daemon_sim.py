@@ -17,46 +17,10 @@ from bot.exchange.backends import build_backend
 from bot.journal import Journal
 from bot.runtime.daemon import Daemon, RunResult
 from bot.runtime.reconcile import reconcile
-from bot.settings import Settings, load_settings
 from bot.sim.exchange import SimExchange
+from tests.integration.helpers import daemon_for, settings_for
 
-ROOT = Path(__file__).resolve().parents[2]
 D = Decimal
-
-
-def settings_for(
-    tmp_path: Path,
-    extra: str = "",
-    mode: str = "sim",
-    exchange_id: str = "binance",
-    scenario: str = "demo.toml",
-) -> Settings:
-    text = f"""
-[exchange]
-id = "{exchange_id}"
-mode = "{mode}"
-[portfolio]
-quote = "USDT"
-targets = {{ BTC = 0.40, ETH = 0.25, SOL = 0.15, LINK = 0.10, USDT = 0.10 }}
-[bands]
-width = 0.03
-[sim]
-scenario = "{ROOT / "config" / "scenarios" / scenario}"
-time = "virtual"
-[journal]
-path = "journal.sqlite"
-{extra}
-"""
-    path = tmp_path / "bot.toml"
-    path.write_text(text)
-    return load_settings(path)
-
-
-def daemon_for(settings: Settings) -> tuple[Daemon, SimExchange, Journal]:
-    backend = build_backend(settings)
-    journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
-    assert isinstance(backend.exchange, SimExchange)
-    return Daemon(settings, backend, journal), backend.exchange, journal
 
 
 async def test_reconcile_after_a_crash(tmp_path: Path) -> None:

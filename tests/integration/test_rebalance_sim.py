@@ -13,31 +13,9 @@ from bot.domain.orders import OrderReport, OrderRequest
 from bot.exchange.backends import build_backend
 from bot.journal import Journal
 from bot.runtime.daemon import Daemon, RunResult
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
 from bot.sim.exchange import SimExchange
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def settings_for(tmp_path: Path, scenario: str, extra: str = "") -> Settings:
-    text = f"""
-[exchange]
-mode = "sim"
-[portfolio]
-quote = "USDT"
-targets = {{ BTC = 0.40, ETH = 0.25, SOL = 0.15, LINK = 0.10, USDT = 0.10 }}
-[bands]
-width = 0.03
-[sim]
-scenario = "{ROOT / "config" / "scenarios" / scenario}"
-time = "virtual"
-[journal]
-path = "journal.sqlite"
-{extra}
-"""
-    path = tmp_path / "bot.toml"
-    path.write_text(text)
-    return load_settings(path)
+from tests.integration.helpers import settings_for
 
 
 async def run(settings: Settings) -> tuple[RunResult, SimExchange, Journal]:
@@ -69,7 +47,7 @@ def assert_journal_matches_exchange(journal: Journal, exchange: SimExchange) -> 
     "scenario", ["demo.toml", "deep-calm.toml", "slow-resilience.toml", "faulty.toml"]
 )
 async def test_rebalance_restores_every_band(tmp_path: Path, scenario: str) -> None:
-    result, exchange, journal = await run(settings_for(tmp_path, scenario))
+    result, exchange, journal = await run(settings_for(tmp_path, scenario=scenario))
     assert result.halted is None
     assert result.balanced
     assert result.reports
@@ -90,7 +68,9 @@ async def test_children_never_reach_beyond_the_band(tmp_path: Path, style: str) 
     """Every child, at the moment it is sent, is priced within band_bps of the current mid (a
     take) or on our side of the spread (a passive post-only)."""
     settings = settings_for(
-        tmp_path, "thin-volatile.toml", f'[execution]\nstyle = "{style}"\nband_bps = 15'
+        tmp_path,
+        scenario="thin-volatile.toml",
+        extra=f'[execution]\nstyle = "{style}"\nband_bps = 15',
     )
     backend = build_backend(settings)
     exchange = backend.exchange
@@ -128,7 +108,7 @@ async def test_children_never_reach_beyond_the_band(tmp_path: Path, style: str) 
 async def test_hostile_markets_end_in_band_or_halt_with_a_reason(
     tmp_path: Path, scenario: str
 ) -> None:
-    result, exchange, journal = await run(settings_for(tmp_path, scenario))
+    result, exchange, journal = await run(settings_for(tmp_path, scenario=scenario))
     assert result.balanced or result.halted
     if result.halted:
         assert journal.active_halt() == result.halted

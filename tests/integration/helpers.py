@@ -1,0 +1,50 @@
+"""Shared set-up for the integration tests: the demo portfolio against a simulator scenario."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.exchange.backends import build_backend
+from bot.journal import Journal
+from bot.runtime.daemon import Daemon
+from bot.settings import Settings, load_settings
+from bot.sim.exchange import SimExchange
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings_for(
+    tmp_path: Path,
+    extra: str = "",
+    mode: str = "sim",
+    exchange_id: str = "binance",
+    scenario: str = "demo.toml",
+) -> Settings:
+    """The demo targets, 3-point bands, the scenario in virtual time, a journal in `tmp_path`;
+    `extra` is appended TOML (sections the base does not declare)."""
+    text = f"""
+[exchange]
+id = "{exchange_id}"
+mode = "{mode}"
+[portfolio]
+quote = "USDT"
+targets = {{ BTC = 0.40, ETH = 0.25, SOL = 0.15, LINK = 0.10, USDT = 0.10 }}
+[bands]
+width = 0.03
+[sim]
+scenario = "{ROOT / "config" / "scenarios" / scenario}"
+time = "virtual"
+[journal]
+path = "journal.sqlite"
+{extra}
+"""
+    path = tmp_path / "bot.toml"
+    path.write_text(text)
+    return load_settings(path)
+
+
+def daemon_for(settings: Settings) -> tuple[Daemon, SimExchange, Journal]:
+    backend = build_backend(settings)
+    journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
+    assert isinstance(backend.exchange, SimExchange)
+    return Daemon(settings, backend, journal), backend.exchange, journal
