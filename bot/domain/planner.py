@@ -135,12 +135,28 @@ def plan_rebalance(
         assert mid is not None  # tradable books are two-sided
         return m.min_tradable(mid) * valuation.prices.price(m.base)
 
-    flows, route_notes = _route(valuation.quote, deltas, markets, costs, policy, min_value)
+    paths = _cheapest_paths(valuation.quote, markets, costs)
+    flows, route_notes, direct_used = _route(
+        valuation.quote, deltas, markets, costs, paths, policy.direct_pairs, min_value
+    )
+    if direct_used:
+        # Direct pairs are matched greedily, by saving per unit; with several of them that can
+        # break netting the routes through the quote would have had: keep the cheaper routing.
+        alternative, alt_notes, _ = _route(
+            valuation.quote, deltas, markets, costs, paths, False, min_value
+        )
+        if _flow_cost(alternative, costs) < _flow_cost(flows, costs):
+            flows, route_notes = alternative, alt_notes
     ordered = _order(flows, markets, valuation.quote)
     legs, dust, after = _size(ordered, valuation, markets, tradable, held)
     return Plan(
         valuation, tuple(legs), tuple(dust), _weights(valuation, after), (*notes, *route_notes)
     )
+
+
+def _flow_cost(flows: Mapping[str, Decimal], costs: Mapping[str, Decimal]) -> Decimal:
+    """Estimated cost of a routing: each market's traded value times its half-spread + fee."""
+    return sum((abs(v) * costs[s] for s, v in flows.items()), ZERO)
 
 
 def _cost_fraction(market: Market, book: OrderBook) -> Decimal:
@@ -215,24 +231,25 @@ def _route(
     deltas: Mapping[str, Decimal],
     markets: Mapping[str, Market],
     costs: Mapping[str, Decimal],
-    policy: PlannerPolicy,
+    paths: Mapping[str, tuple[Decimal, tuple[_Hop, ...]]],
+    direct_pairs: bool,
     min_value: Callable[[str], Decimal],
-) -> tuple[dict[str, Decimal], list[str]]:
+) -> tuple[dict[str, Decimal], list[str], bool]:
     """Net value flow per market, signed: > 0 sells the base, < 0 buys it (portfolio quote).
 
     A direct pair takes a flow only if the flow reaches the pair's minimum order (`min_value`):
     below it the pair would refuse the trade, while the two hops through the quote may not."""
-    paths = _cheapest_paths(quote, markets, costs)
     sellers = {a: -d for a, d in deltas.items() if d < 0}
     buyers = {a: d for a, d in deltas.items() if d > 0}
     flows: dict[str, Decimal] = {}
     notes: list[str] = []
+    direct_used = False
 
     def push(hop: _Hop, value: Decimal) -> None:
         sign = 1 if markets[hop.symbol].base == hop.spends else -1
         flows[hop.symbol] = flows.get(hop.symbol, ZERO) + sign * value
 
-    if policy.direct_pairs:
+    if direct_pairs:
         candidates: list[tuple[Decimal, str, str, str]] = []
         for symbol, cost in costs.items():
             m = markets[symbol]
@@ -247,6 +264,7 @@ def _route(
                 push(_Hop(symbol, seller, buyer), value)
                 sellers[seller] -= value
                 buyers[buyer] -= value
+                direct_used = True
 
     for asset, value in sorted(sellers.items()):
         if value <= 0:
@@ -264,7 +282,7 @@ def _route(
             continue
         for hop in reversed(paths[asset][1]):
             push(_Hop(hop.symbol, hop.receives, hop.spends), value)
-    return {s: v for s, v in flows.items() if v != 0}, notes
+    return {s: v for s, v in flows.items() if v != 0}, notes, direct_used
 
 
 def _order(

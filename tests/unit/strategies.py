@@ -204,7 +204,8 @@ def scenarios(
     cheap_direct: bool = False,
 ) -> Scenario:
     """A random account. `in_band`: every managed asset inside its band (nothing to do).
-    `cheap_direct`: at least one direct pair between non-quote assets, with 1 bp spread and no fee.
+    `cheap_direct`: exactly one direct pair between non-quote assets, with 1 bp spread and no fee,
+    and no bridged assets (the only market between two non-quote assets is that pair).
     """
     n = draw(st.integers(2, 8))
     assets = ASSETS[:n]
@@ -235,7 +236,12 @@ def scenarios(
     pairs = [(q, b) for i, q in enumerate(listed) for b in listed[i + 1 :]]
     if pairs:
         chosen = draw(
-            st.lists(st.sampled_from(pairs), min_size=int(cheap_direct), max_size=3, unique=True)
+            st.lists(
+                st.sampled_from(pairs),
+                min_size=int(cheap_direct),
+                max_size=1 if cheap_direct else 3,
+                unique=True,
+            )
         )
         for q, b in chosen:
             add(b, q, cheap=cheap_direct)

@@ -289,6 +289,18 @@ def test_direct_pair_is_not_used_when_dearer_than_two_hops() -> None:
     ]
 
 
+def test_direct_pair_is_not_used_for_a_flow_below_its_minimum_order() -> None:
+    # The cheap ETH/BTC pair refuses orders under 1 BTC (50000 USDT); the 10000 flow goes through
+    # USDT, where it passes, instead of becoming dust on the pair.
+    venue_ = venue(eth_btc=("0.04999", "0.05001"), ETH_BTC="1")
+    p = plan({"BTC": "1.2", "ETH": "16"}, {"BTC": "0.5", "ETH": "0.5"}, venue_=venue_)
+    assert p.dust == ()
+    assert summary(p) == [
+        ("BTC/USDT", Side.SELL, d("0.2")),
+        ("ETH/USDT", Side.BUY, d("3.989")),
+    ]
+
+
 def test_direct_pair_carries_only_the_overlap_of_seller_and_buyer() -> None:
     # BTC 0.6 must shed 10000; ETH 0.3 wants 5000 and SOL 0.1 wants 5000 (targets .5/.35/.15):
     # 5000 goes BTC -> ETH directly, the other 5000 through USDT to SOL.
@@ -309,6 +321,34 @@ def test_direct_pair_carries_only_the_overlap_of_seller_and_buyer() -> None:
     assert btc_usdt.amount == d("0.1")  # 5000 / 50000
     # 0.1 * 49990 = 4999 USDT buys 4999 / 100.1 = 49.94.. SOL -> 49.94.
     assert sol.amount == d("49.94")
+
+
+def test_several_cheap_direct_pairs_never_make_the_plan_dearer() -> None:
+    """Greedy matching alone would cost 0.0162 here; the planner keeps the cheaper plan."""
+    # Every price is 1. Cost (half spread + fee): BTC/USDT 7.5 bps, ETH/USDT 7, SOL/USDT 9,
+    # LINK/USDT 8.5; the cross pairs LINK/ETH, LINK/SOL and SOL/BTC 0.5 each.
+    # Total 80: LINK +6.4, BTC +15.2, ETH -7.2, SOL -7.2, USDT -7.2.
+    # Greedy: LINK/SOL (saving 15) first takes SOL -> LINK 6.4; then SOL/BTC carries only 0.8
+    # and ETH 7.2 out / BTC 14.4 in go through USDT: cost 0.0162.
+    # With direct_pairs=False the routes (SOL via SOL/BTC, LINK via LINK/ETH) net on BTC/USDT and
+    # ETH/USDT: SOL/BTC 7.2, LINK/ETH 6.4, ETH/USDT 0.8, BTC/USDT 8.0: cost 0.00724.
+    specs = {
+        "BTC/USDT": ("0.0007", "0.99995", "1.00005"),
+        "ETH/USDT": ("0.0006", "0.9999", "1.0001"),
+        "SOL/USDT": ("0.0008", "0.9999", "1.0001"),
+        "LINK/USDT": ("0.0005", "0.99965", "1.00035"),
+        "LINK/ETH": ("0", "0.99995", "1.00005"),
+        "LINK/SOL": ("0", "0.99995", "1.00005"),
+        "SOL/BTC": ("0", "0.99995", "1.00005"),
+    }
+    markets = {s: market(s, "0.1", "0.000001", fee=f) for s, (f, _, _) in specs.items()}
+    books = {s: book(s, bids=[(b, "100")], asks=[(a, "100")]) for s, (_, b, a) in specs.items()}
+    balances = {"ETH": "20", "SOL": "20", "LINK": "20", "USDT": "20"}
+    targets = {"BTC": "0.19", "ETH": "0.16", "SOL": "0.16", "LINK": "0.33", "USDT": "0.16"}
+    direct = plan(balances, targets, venue_=(markets, books))
+    via_quote = plan(balances, targets, NO_DIRECT, venue_=(markets, books))
+    assert via_quote.est_cost == d("0.00724")
+    assert direct.est_cost <= via_quote.est_cost
 
 
 # ------------------------------------------------------------------------------------ bridges

@@ -120,12 +120,15 @@ def test_after_the_plan_every_asset_is_in_band_or_one_minimal_order_away(
     # weight a little; the plan cannot avoid that.
     lost = max(ZERO, valuation.total - total)
     slack = 2 * lost / total + Decimal("1e-9")
+    # Value the plan could not move (dust, each below some market's minimum) stays where it was:
+    # a buyer funded by a dust sell, or a seller whose sell was dust, is short or long by it.
+    stuck = sum((x.value for x in plan.dust), ZERO)
     allowances: dict[str, Decimal] = {}
     for p in valuation.positions:
         if p.asset == s.quote:
             continue
         # One minimal order on the asset's own market (toward the quote) could close the gap.
-        allowances[p.asset] = min_order_value(s, valuation, p.route.symbols[0]) / total
+        allowances[p.asset] = (min_order_value(s, valuation, p.route.symbols[0]) + stuck) / total
     for p in valuation.positions:
         weight = after[p.asset] / total
         lo, hi = p.bounds
@@ -180,15 +183,18 @@ def test_nothing_is_planned_when_every_asset_is_in_band(s: Scenario, policy: Pla
 def test_a_cheap_direct_pair_never_makes_the_plan_dearer(s: Scenario) -> None:
     valuation, direct = make_plan(s, PlannerPolicy())
     _, via_quote = make_plan(s, PlannerPolicy(direct_pairs=False))
-    assert direct.est_cost <= via_quote.est_cost
+    # Compared when both plans do all they set out to do: a plan that leaves a leg as dust trades
+    # less, so it can cost less while rebalancing less.
+    if not direct.dust and not via_quote.dust:
+        assert direct.est_cost <= via_quote.est_cost
     if not valuation.needs_rebalance:
         return
-    # And it is used when it links an asset in excess to one lacking value, by a wide margin.
-    deltas = {p.asset: p.target * valuation.total - p.value for p in valuation.positions}
-    smallest = max(min_order_value(s, valuation, symbol) for symbol in s.direct_pairs)
-    for symbol in s.direct_pairs:
-        m = s.markets[symbol]
-        if deltas[m.base] * deltas[m.quote] < 0:
-            overlap = min(abs(deltas[m.base]), abs(deltas[m.quote]))
-            if overlap > 10 * smallest:
-                assert any(leg.symbol in s.direct_pairs for leg in direct.legs)
+    # And the pair is used when it links an asset in excess to one lacking value, by a margin
+    # wide enough that the pair's minimum order cannot be the reason not to.
+    (symbol,) = s.direct_pairs
+    m = s.markets[symbol]
+    excess = {p.asset: p.value - p.target * valuation.total for p in valuation.positions}
+    if excess[m.base] * excess[m.quote] < 0:
+        overlap = min(abs(excess[m.base]), abs(excess[m.quote]))
+        if overlap > 10 * min_order_value(s, valuation, symbol):
+            assert symbol in {leg.symbol for leg in direct.legs}
