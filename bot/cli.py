@@ -70,9 +70,9 @@ def _settings(path: Path) -> Settings:
     except ConfigError as exc:
         _fail(exc.problems)
     ex = settings.exchange
-    register_secrets(
-        s.get_secret_value() if s else None for s in (ex.api_key, ex.secret, ex.password)
-    )
+    # Masked in every log line, whether they came from the environment or from *_FILE files.
+    creds = (ex.credential(name) for name in ("api_key", "secret", "password"))
+    register_secrets(c.get_secret_value() if c else None for c in creds)
     configure_logging(settings.log.level, settings.log.format)
     return settings
 

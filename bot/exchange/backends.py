@@ -29,6 +29,9 @@ EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
         "fetchCurrencies": False,
         "fetchMargins": False,
         "adjustForTimeDifference": True,
+        # A request older than this is refused by Binance: it bounds how long a lost order
+        # request may still arrive (the gateway waits that long before sending it again).
+        "recvWindow": 5000,
     },
 }
 
@@ -73,6 +76,7 @@ def build_backend(settings: Settings, *, live_confirmed: bool = False) -> Backen
         requests_per_second=settings.exchange.requests_per_second,
         retry=retry,
         sleep=clock.sleep,
+        now=clock.time,
     )
     where = "testnet (sandbox)" if mode is Mode.TESTNET else "LIVE, real money"
     return Backend(exchange, clock, gateway, f"{exchange.id} {where}")
@@ -159,6 +163,7 @@ def _sim(settings: Settings, retry: RetryPolicy) -> Backend:
         requests_per_second=SIM_REQUESTS_PER_SECOND,
         retry=retry,
         sleep=clock.sleep,
+        now=clock.time,
     )
     return Backend(exchange, clock, gateway, f"simulated exchange, scenario {scenario.name}")
 
@@ -180,5 +185,5 @@ def _paper(settings: Settings, public: Any, retry: RetryPolicy) -> Backend:
     paper = PaperExchange(public, balances, clock=clock, depth=settings.execution.book_depth)
     paper.state_path = state
     paper.save_state()
-    gateway = Gateway(paper, retry=retry, sleep=clock.sleep)
+    gateway = Gateway(paper, retry=retry, sleep=clock.sleep, now=clock.time)
     return Backend(paper, clock, gateway, f"paper trading (dry run) on {public.id} public data")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -159,6 +160,10 @@ _STATUS = {
 }
 
 
+# Seconds after a send during which a lost request may still reach the exchange: Binance drops a
+# request older than its recvWindow (set to 5000 ms by the backend factory), plus a margin.
+AMBIGUITY_WINDOW = 6.0
+
 # Exchange answers that mean "bad key" whatever class ccxt gives them: after one successful
 # private call, ccxt's binance maps -2015 (invalid key, IP or permissions) to DDoSProtection.
 AUTH_FAILURE_MARKERS = ('"code":-2015', '"code":-2014', "Invalid API-key", "API-key format invalid")
@@ -243,6 +248,8 @@ class Gateway:
         retry: RetryPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        now: Callable[[], float] = time.monotonic,
+        ambiguity_window: float = AMBIGUITY_WINDOW,
     ) -> None:
         self.exchange = exchange
         rate = requests_per_second or 1000.0 / max(float(getattr(exchange, "rateLimit", 50)), 1.0)
@@ -250,6 +257,8 @@ class Gateway:
         self._throttler = Throttler(rate_limit=max(1, int(rate)), period=1.0)
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        self._now = now
+        self.ambiguity_window = ambiguity_window
         self._rng = rng or random.Random()
         self.markets: dict[str, Market] = {}
         self.requests = 0  # calls sent to the exchange, retries included
@@ -284,7 +293,7 @@ class Gateway:
         while True:
             try:
                 return await self._send(method, *args, **kwargs)
-            except ccxt.NetworkError as exc:
+            except ccxt.OperationFailed as exc:  # network errors, and "status unknown" replies
                 if _is_auth_failure(exc):
                     raise self._translate(method, ccxt.AuthenticationError(str(exc))) from exc
                 attempt += 1
@@ -435,12 +444,19 @@ class Gateway:
         args = (request.symbol, "limit", request.side.value, float(request.amount))
         attempt = 0
         while True:
+            sent_at = self._now()
             try:
                 raw = await self._send("create_order", *args, float(request.price), params)
                 return order_from_ccxt(
                     {**raw, "clientOrderId": raw.get("clientOrderId") or request.client_id}
                 )
-            except ccxt.NetworkError as exc:
+            except ccxt.OperationFailed as exc:
+                # A network error, or Binance's "execution status unknown" (-1006, -1000, -1001,
+                # OperationFailed in ccxt): the order may exist.
+                if _is_auth_failure(exc):
+                    raise self._translate(
+                        "create_order", ccxt.AuthenticationError(str(exc))
+                    ) from exc
                 attempt += 1
                 log.warning(
                     "order_reply_lost",
@@ -448,13 +464,8 @@ class Gateway:
                     symbol=request.symbol,
                     error=type(exc).__name__,
                 )
-                found = await self._find_after_failure(request)
+                found = await self._settle_ambiguous(request, sent_at)
                 if found is not None:
-                    log.info(
-                        "order_found_after_failure",
-                        client_id=request.client_id,
-                        id=found.exchange_id,
-                    )
                     return found
                 if attempt >= self.retry.attempts:
                     raise ExchangeUnavailable(
@@ -463,7 +474,34 @@ class Gateway:
                     ) from exc
                 await self._backoff("create_order", attempt, exc)
             except ccxt.BaseError as exc:
+                if attempt > 0:
+                    # A resend refused (Binance: "Duplicate order sent."): the first may be live.
+                    found = await self._find_after_failure(request)
+                    if found is not None:
+                        return found
+                    raise AmbiguousOrder(
+                        f"{request.client_id} on {request.symbol}: a resend was refused"
+                        f" ({type(exc).__name__}: {exc}) and the first send cannot be found"
+                    ) from exc
                 raise self._translate("create_order", exc) from exc
+
+    async def _settle_ambiguous(self, request: OrderRequest, sent_at: float) -> OrderReport | None:
+        """After an ambiguous send: look the order up by its client id; if it is not there, wait
+        until the exchange would refuse the lost request as too old (`ambiguity_window`: Binance's
+        recvWindow and a margin) and look again. Only then is it safe to send it again."""
+        found = await self._find_after_failure(request)
+        if found is not None:
+            log.info("order_found_after_failure", client_id=request.client_id, id=found.exchange_id)
+            return found
+        wait = sent_at + self.ambiguity_window - self._now()
+        if wait > 0:
+            await self._sleep(wait)
+            found = await self._find_after_failure(request)
+            if found is not None:
+                log.info(
+                    "order_found_after_failure", client_id=request.client_id, id=found.exchange_id
+                )
+        return found
 
     async def _find_after_failure(self, request: OrderRequest) -> OrderReport | None:
         try:

@@ -186,3 +186,59 @@ async def test_lost_replies_never_yield_two_orders() -> None:
     ids = Counter(o.client_order_id for o in ex.engine.all_orders("ETH/USDT"))
     assert set(ids) == {f"t{i}" for i in range(150)}
     assert max(ids.values()) == 1
+
+
+async def test_status_unknown_reply_is_resolved_by_client_id() -> None:
+    """Binance's -1006 "execution status unknown" is an OperationFailed in ccxt, not a
+    NetworkError: the order may exist, so it is looked up, never reported as failed."""
+    gw, ex, _ = gateway_for("demo.toml")
+    await gw.load_markets()
+    place = ex.create_order
+
+    async def unknown_status(*args: Any, **kwargs: Any) -> Any:
+        await place(*args, **kwargs)
+        raise ccxt.OperationFailed('binance {"code":-1006,"msg":"Unexpected response"}')
+
+    ex.create_order = unknown_status  # type: ignore[method-assign]
+    book = await gw.fetch_order_book("BTC/USDT", 5)
+    assert book.best_bid is not None
+    report = await gw.place_order(
+        OrderRequest("u1", "BTC/USDT", Side.SELL, D("0.01"), book.best_bid)
+    )
+    assert report.client_id == "u1"
+    assert report.status is OrderStatus.CLOSED
+    assert [o.client_order_id for o in ex.engine.all_orders()] == ["u1"]
+
+
+async def test_a_request_still_in_flight_is_waited_for_not_sent_twice() -> None:
+    """The reply is lost and the first lookup finds nothing because the request has not reached
+    the exchange yet; the gateway waits out the exchange's receive window and finds it."""
+    gw, ex, clock = gateway_for("demo.toml")
+    await gw.load_markets()
+    place, lookup = ex.create_order, ex.fetch_order
+    late: list[Any] = []
+    lookups = 0
+
+    async def lost(*args: Any, **kwargs: Any) -> Any:
+        late.append((args, kwargs))
+        raise ccxt.RequestTimeout("timed out")
+
+    async def delayed_arrival(*args: Any, **kwargs: Any) -> Any:
+        nonlocal lookups
+        lookups += 1
+        if lookups == 2 and late:  # the lost request lands while the gateway waits
+            a, k = late.pop()
+            await place(*a, **k)
+        return await lookup(*args, **kwargs)
+
+    ex.create_order = lost  # type: ignore[method-assign]
+    ex.fetch_order = delayed_arrival  # type: ignore[method-assign]
+    book = await gw.fetch_order_book("BTC/USDT", 5)
+    assert book.best_bid is not None
+    start = clock.time()
+    report = await gw.place_order(
+        OrderRequest("f1", "BTC/USDT", Side.BUY, D("0.01"), book.best_bid - D(100), post_only=True)
+    )
+    assert report.client_id == "f1"
+    assert clock.time() - start >= gw.ambiguity_window - 1
+    assert [o.client_order_id for o in ex.engine.all_orders()] == ["f1"]
