@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from decimal import Decimal
@@ -150,6 +151,10 @@ def run(
         _fail(exc.problems)
     except (BotError, DomainError) as exc:
         _fail([str(exc)], code=1)
+    except sqlite3.Error as exc:
+        _fail([f"journal: {exc}"], code=1)
+    except KeyboardInterrupt:
+        _fail(["interrupted: open orders may remain; the next start reconciles them"], code=130)
     if as_json:
         json.dump([r.to_dict() for r in result.reports], sys.stdout, indent=2)
         print()
@@ -217,7 +222,10 @@ def _journal(settings: Settings) -> Journal:
     path = settings.resolve(settings.journal.path)
     if not path.exists():
         _fail([f"no journal at {path} yet: the bot has not run with this configuration"])
-    return Journal(path)
+    try:
+        return Journal(path)
+    except BotError as exc:
+        _fail([str(exc)])
 
 
 @app.command()

@@ -23,6 +23,7 @@ from typing import Any
 
 from bot.domain.orders import FillReport, OrderReport, OrderRequest, OrderStatus
 from bot.domain.slicing import Phase
+from bot.errors import BotError
 
 MIGRATIONS: tuple[str, ...] = (
     # v1
@@ -111,6 +112,10 @@ MIGRATIONS: tuple[str, ...] = (
 OPEN_STATUSES = ("intent", "open")
 
 
+class JournalError(BotError):
+    """The journal cannot be opened or read: a path, permission or version problem."""
+
+
 @dataclass(frozen=True, slots=True)
 class JournalOrder:
     client_id: str
@@ -132,12 +137,15 @@ class Journal:
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._now = now
-        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.migrate()
+        try:
+            self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.migrate()
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {path}: {exc}") from None
 
     def close(self) -> None:
         self.db.close()
@@ -149,7 +157,7 @@ class Journal:
     def migrate(self) -> None:
         current = self.version
         if current > len(MIGRATIONS):
-            raise RuntimeError(
+            raise JournalError(
                 f"journal {self.path} has schema v{current}, newer than this bot knows"
                 f" (v{len(MIGRATIONS)}): upgrade the bot"
             )

@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.clock import Clock
-from bot.domain.market import BPS, ZERO, Market, Side
+from bot.domain.market import BPS, ONE, ZERO, Market, Side
 from bot.domain.orders import FillReport, OrderReport, OrderRequest, OrderStatus
 from bot.domain.planner import Leg
 from bot.domain.slicing import (
@@ -34,6 +34,7 @@ from bot.domain.slicing import (
 )
 from bot.exchange.gateway import (
     AmbiguousOrder,
+    AuthFailed,
     Gateway,
     GatewayError,
     InsufficientBalance,
@@ -97,6 +98,7 @@ class LegReport:
     children_filled: int = 0  # children that filled at least in part
     children_cancelled: int = 0  # children cancelled or expired with something unfilled
     children_rejected: int = 0  # refused by the exchange (post-only crossing, funds)
+    budget: Decimal | None = None  # most this leg may spend (buys), fees included
 
     @property
     def average(self) -> Decimal | None:
@@ -178,9 +180,14 @@ class Executor:
     def stopping(self) -> bool:
         return self._stopping
 
-    async def run_leg(self, leg: Leg, arrival_mid: Decimal, key: str) -> LegReport:
+    async def run_leg(
+        self, leg: Leg, arrival_mid: Decimal, key: str, budget: Decimal | None = None
+    ) -> LegReport:
+        """Work one leg. A buy spends at most `budget` of the asset it spends, fees included
+        (the quote the plan gave it: never the reserve, never another leg's share)."""
         market = self.gateway.markets[leg.symbol]
         report = LegReport(key, leg.symbol, leg.side, leg.amount, arrival_mid)
+        report.budget = budget
         report.started = self.clock.time()
         counter = [0]
         request_counter.set(counter)
@@ -189,6 +196,8 @@ class Executor:
         )
         try:
             await self._work(leg, market, report)
+        except AuthFailed:
+            raise  # the daemon halts at once: the exchange refuses the key or its permissions
         except GatewayError as exc:
             report.outcome, report.reason = LegOutcome.FAILED, str(exc)
             log.error("leg_failed", leg=key, error=str(exc))
@@ -228,7 +237,16 @@ class Executor:
                 elapsed=now - report.started,
                 paused_for=0.0 if paused_since is None else now - paused_since,
             )
-            decision = next_child(market, book, state, policy, forced_phase, take_cap)
+            cap = take_cap
+            if report.budget is not None and leg.side is Side.BUY and book.best_ask is not None:
+                left = report.budget - report.cost * (ONE + market.taker_fee)
+                affordable = max(ZERO, left) / (book.best_ask * (ONE + market.taker_fee))
+                if market.round_amount(affordable) < market.min_tradable(book.best_ask):
+                    report.reason = f"budget spent: {report.budget:.8f} {leg.spends}"
+                    log.info("leg_budget_spent", leg=report.key, budget=str(report.budget))
+                    return
+                cap = affordable if cap is None else min(cap, affordable)
+            decision = next_child(market, book, state, policy, forced_phase, cap)
             forced_phase, take_cap = None, None
             if isinstance(decision, Done):
                 report.reason = decision.reason if remaining > 0 else "filled"
@@ -283,7 +301,7 @@ class Executor:
         except InsufficientBalance as exc:
             report.children_rejected += 1
             self.recorder.child_update(report.key, _rejected(request))
-            report.reason = f"insufficient balance: {exc}"
+            report.outcome, report.reason = LegOutcome.HALTED, f"insufficient balance: {exc}"
             log.warning("child_unfunded", leg=report.key, client_id=client_id)
             return "funds"
         except OrderRejected as exc:

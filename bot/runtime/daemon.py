@@ -171,13 +171,13 @@ class Daemon:
             log.error("poll_failed", error=str(exc))
             if self.notifier is not None:
                 await self.notifier.error(type(exc).__name__, f"poll failed: {exc}")
-            reason = self.guard.failure(f"poll: {exc}")
+            reason = self.guard.poll_failed(str(exc))
             if isinstance(exc, NoPriceError):
                 reason = f"implausible snapshot: {exc}"
             if reason:
                 self._halt(result, reason)
             return None
-        self.guard.success()
+        self.guard.poll_succeeded()
         result.last = valuation
         reason = self.guard.check_poll(valuation, traded)
         if reason:
@@ -194,14 +194,29 @@ class Daemon:
             self.metrics.rebalance_started()
         if self.notifier is not None:
             await self.notifier.send(REBALANCE_STARTED, *started_summary(valuation))
-        report = await rebalance_once(
-            self.gateway,
-            self.settings,
-            self.clock,
-            self.journal,
-            self.executor,
-            veto=lambda plan: self.guard.check_plan(plan, self.clock.time()),
-        )
+        try:
+            # Orders a failed leg may have left behind (a lost reply, a cancel that did not go
+            # through) are settled first: nothing new is placed beside them.
+            await reconcile(self.gateway, self.journal, self.clock)
+            report = await rebalance_once(
+                self.gateway,
+                self.settings,
+                self.clock,
+                self.journal,
+                self.executor,
+                veto=lambda plan: self.guard.check_plan(plan, self.clock.time()),
+            )
+        except (GatewayError, NoPriceError) as exc:
+            if isinstance(exc, AuthFailed):
+                raise
+            self._last_rebalance = self.clock.time()
+            log.error("rebalance_failed", error=str(exc))
+            if self.notifier is not None:
+                await self.notifier.error(type(exc).__name__, f"rebalance failed: {exc}")
+            reason = self.guard.rebalance_failed(str(exc))
+            if reason:
+                self._halt(result, reason)
+            return
         result.reports.append(report)
         self._last_rebalance = self.clock.time()
         result.last = report.after or valuation

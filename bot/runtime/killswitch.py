@@ -32,7 +32,8 @@ class RiskGuard:
     def __init__(self, limits: RiskSettings, journal: Journal) -> None:
         self.limits = limits
         self.journal = journal
-        self.failures = 0
+        self.poll_failures = 0
+        self.rebalance_failures = 0
         self._prices: dict[str, Decimal] | None = None
         self._balances: dict[str, Decimal] | None = None
 
@@ -73,8 +74,8 @@ class RiskGuard:
         if report.status == "stopped":  # an operator's stop is not a fault
             return None
         if report.status == "failed":
-            return self.failure(f"rebalance {report.rebalance_id} failed: {report.reason}")
-        self.failures = 0
+            return self.rebalance_failed(f"rebalance {report.rebalance_id}: {report.reason}")
+        self.rebalance_failures = 0
         if report.traded_value > 0 and report.shortfall_bps > self.limits.max_cost_bps:
             return (
                 f"rebalance {report.rebalance_id} cost {report.shortfall_bps:.1f} bps vs arrival,"
@@ -84,14 +85,23 @@ class RiskGuard:
             return f"rebalance {report.rebalance_id} halted: {report.reason}"
         return None
 
-    def failure(self, what: str) -> str | None:
-        self.failures += 1
-        if self.failures >= self.limits.max_consecutive_failures:
-            return f"{self.failures} failures in a row, the last: {what}"
-        return None
+    def poll_failed(self, what: str) -> str | None:
+        self.poll_failures += 1
+        return self._too_many(self.poll_failures, "polls", what)
 
-    def success(self) -> None:
-        self.failures = 0
+    def rebalance_failed(self, what: str) -> str | None:
+        """Rebalances are counted apart from polls: a good poll between two failed rebalances
+        does not reset the count."""
+        self.rebalance_failures += 1
+        return self._too_many(self.rebalance_failures, "rebalances", what)
+
+    def poll_succeeded(self) -> None:
+        self.poll_failures = 0
+
+    def _too_many(self, count: int, what: str, last: str) -> str | None:
+        if count >= self.limits.max_consecutive_failures:
+            return f"{count} failed {what} in a row, the last: {last}"
+        return None
 
 
 def _moved(

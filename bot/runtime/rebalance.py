@@ -178,41 +178,59 @@ async def rebalance_once(
         est_cost_bps=f"{plan.est_cost_bps:.1f}",
     )
     seqs = {id(leg): i for i, leg in enumerate(plan.legs)}
-    for wave in waves(plan.legs):
-        # Legs in one wave spend assets no pending leg delivers: they run side by side.
-        fitted = [await _fit_to_balance(gateway, leg) for leg in wave]
-        tasks = []
-        for original, leg in zip(wave, fitted, strict=True):
-            seq = seqs[id(original)]
-            key = f"{tag}-{rid}-{seq}"
-            arrival = snap.books[leg.symbol].mid
-            assert arrival is not None
-            journal.start_leg(key, rid, seq, leg.symbol, leg.side.value, leg.amount, arrival)
-            tasks.append(executor.run_leg(leg, arrival, key))
-        results = await asyncio.gather(*tasks)
-        for result in results:
-            report.legs.append(result)
-            journal.finish_leg(
-                result.key,
-                result.outcome.value,
-                result.reason,
-                result.filled,
-                result.cost,
-                result.fees,
-                report.leg_value(result),
-            )
-            if executor.stopping and report.status == "done":
-                report.status, report.reason = "stopped", "the bot was asked to stop"
-            elif result.outcome is not LegOutcome.DONE and report.status == "done":
-                report.status = "halted" if result.outcome is LegOutcome.HALTED else "failed"
-                report.reason = f"{result.symbol}: {result.reason}"
-        if report.status != "done":
-            break  # the next legs were funded by this wave
-    after = await take_snapshot(gateway, settings, clock)
-    report.after = valuation_from_snapshot(settings, after)
-    journal.snapshot(
-        "after", report.after.total, {p.asset: p.weight for p in report.after.positions}
-    )
+    # A fresh nonce per rebalance: client ids stay unique even if the journal is restored from a
+    # backup and its rebalance ids start again.
+    prefix = f"{tag}-{rid}{secrets.token_hex(2)}"
+    reserve = settings.portfolio.quote_reserve
+    try:
+        for wave in waves(plan.legs):
+            # Legs in one wave spend assets no pending leg delivers: they run side by side, each
+            # buy with its share of what is free now (the quote reserve excepted).
+            fitted, budgets = await _fit_wave(gateway, wave, plan.valuation.quote, reserve)
+            tasks = []
+            for original, leg, budget in zip(wave, fitted, budgets, strict=True):
+                seq = seqs[id(original)]
+                key = f"{prefix}-{seq}"
+                arrival = snap.books[leg.symbol].mid
+                assert arrival is not None
+                journal.start_leg(key, rid, seq, leg.symbol, leg.side.value, leg.amount, arrival)
+                tasks.append(executor.run_leg(leg, arrival, key, budget))
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            failure: BaseException | None = None
+            for result in results:
+                if isinstance(result, BaseException):
+                    failure = failure or result
+                    continue
+                report.legs.append(result)
+                journal.finish_leg(
+                    result.key,
+                    result.outcome.value,
+                    result.reason,
+                    result.filled,
+                    result.cost,
+                    result.fees,
+                    report.leg_value(result),
+                )
+                if executor.stopping and report.status == "done":
+                    report.status, report.reason = "stopped", "the bot was asked to stop"
+                elif result.outcome is not LegOutcome.DONE and report.status == "done":
+                    report.status = "halted" if result.outcome is LegOutcome.HALTED else "failed"
+                    report.reason = f"{result.symbol}: {result.reason}"
+            if failure is not None:
+                raise failure
+            if report.status != "done":
+                break  # the next legs were funded by this wave
+        after = await take_snapshot(gateway, settings, clock)
+        report.after = valuation_from_snapshot(settings, after)
+        journal.snapshot(
+            "after", report.after.total, {p.asset: p.weight for p in report.after.positions}
+        )
+    except BaseException as exc:
+        # Whatever stopped it, the journal says so: never a rebalance left "running".
+        report.status, report.reason = "failed", f"{type(exc).__name__}: {exc}"
+        report.finished = clock.time()
+        journal.finish_rebalance(rid, report.status, report.reason, report.to_dict())
+        raise
     report.finished = clock.time()
     journal.finish_rebalance(rid, report.status, report.reason, report.to_dict())
     log.info(
@@ -239,17 +257,40 @@ def waves(legs: tuple[Leg, ...] | list[Leg]) -> list[list[Leg]]:
     return out
 
 
-async def _fit_to_balance(gateway: Gateway, leg: Leg) -> Leg:
-    """A sell never asks for more than is free now (earlier legs' fees may have taken a little)."""
-    if leg.side is not Side.SELL:
-        return leg
+async def _fit_wave(
+    gateway: Gateway, wave: list[Leg], quote: str, reserve: Decimal
+) -> tuple[list[Leg], list[Decimal | None]]:
+    """Fit a wave's legs to what is free now: a sell never asks for more than is free (earlier
+    fees may have taken a little); the buys spending one asset share what is free of it (the
+    portfolio quote less its reserve) in proportion to their planned spend."""
     balances = await gateway.fetch_balances()
-    free = balances.free.get(leg.spends, ZERO)
-    if free >= leg.amount:
-        return leg
-    market = gateway.markets[leg.symbol]
-    amount = market.round_amount(free)
-    log.info("leg_resized", symbol=leg.symbol, planned=str(leg.amount), free=str(free))
-    return replace(
-        leg, amount=amount, notional=amount * leg.price, value=leg.value * amount / leg.amount
-    )
+    fitted: list[Leg] = []
+    for leg in wave:
+        free = balances.free.get(leg.spends, ZERO)
+        if leg.side is Side.SELL and free < leg.amount:
+            amount = gateway.markets[leg.symbol].round_amount(free)
+            log.info("leg_resized", symbol=leg.symbol, planned=str(leg.amount), free=str(free))
+            leg = replace(
+                leg,
+                amount=amount,
+                notional=amount * leg.price,
+                value=leg.value * amount / leg.amount,
+            )
+        fitted.append(leg)
+    planned: dict[str, Decimal] = {}
+    sold: dict[str, Decimal] = {}  # what the wave's sells of the same asset will take
+    for leg in fitted:
+        if leg.side is Side.BUY:
+            planned[leg.spends] = planned.get(leg.spends, ZERO) + leg.notional
+        else:
+            sold[leg.spends] = sold.get(leg.spends, ZERO) + leg.amount
+    budgets: list[Decimal | None] = []
+    for leg in fitted:
+        if leg.side is not Side.BUY or not planned.get(leg.spends):
+            budgets.append(None)
+            continue
+        free = balances.free.get(leg.spends, ZERO) - sold.get(leg.spends, ZERO)
+        if leg.spends == quote:
+            free -= reserve
+        budgets.append(max(ZERO, free) * leg.notional / planned[leg.spends])
+    return fitted, budgets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from bot.exchange.backends import build_backend
 from bot.journal import Journal
 from bot.runtime.daemon import Daemon, RunResult
 from bot.runtime.reconcile import reconcile
+from bot.settings import load_settings
 from bot.sim.exchange import SimExchange
-from tests.integration.helpers import daemon_for, settings_for
+from tests.integration.helpers import ROOT, daemon_for, settings_for
 
 D = Decimal
 
@@ -236,3 +238,86 @@ async def test_a_poll_costs_one_balance_and_one_tickers_request(tmp_path: Path) 
     assert spent == {"fetch_balance": 1, "fetch_tickers": 1}
     assert valuation.needs_rebalance
     assert valuation.total > 0
+
+
+async def test_a_key_without_trading_permission_halts_at_once(tmp_path: Path) -> None:
+    import ccxt
+
+    daemon, ex, journal = daemon_for(settings_for(tmp_path))
+
+    async def refused(*args: Any, **kwargs: Any) -> Any:
+        raise ccxt.PermissionDenied(
+            'binance {"code":-2015,"msg":"Invalid API-key, IP, or permissions"}'
+        )
+
+    ex.create_order = refused  # type: ignore[method-assign]
+    result = await daemon.run(until_balanced=True)
+    assert result.halted is not None
+    assert "refused the API key" in result.halted
+    assert len(journal.rebalances()) == 1  # not retried rebalance after rebalance
+    assert journal.rebalances()[0]["status"] == "failed"
+
+
+async def test_an_order_left_live_by_a_failed_cancel_is_settled_before_anything_new(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel outage leaves a child resting and fails its leg; before the next rebalance the
+    bot settles that order: never two of its orders live on one market at once."""
+    import ccxt
+
+    monkeypatch.setenv("REBALANCE_EXCHANGE__RETRIES", "2")
+    settings = settings_for(tmp_path, '[execution]\nstyle = "passive"\nchild_timeout = 5')
+    daemon, ex, _ = daemon_for(settings)
+    cancel = ex.cancel_order
+    outage = {"calls": 0}
+
+    async def flaky_cancel(*args: Any, **kwargs: Any) -> Any:
+        outage["calls"] += 1
+        if outage["calls"] <= 6:
+            raise ccxt.ExchangeNotAvailable("503 Service Unavailable")
+        return await cancel(*args, **kwargs)
+
+    ex.cancel_order = flaky_cancel  # type: ignore[method-assign]
+    result = await daemon.run(until_balanced=True, max_rounds=4)
+    assert result.reports[0].status == "failed"
+    assert result.balanced
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for o in ex.engine.all_orders():
+        spans.setdefault(o.symbol, []).append((o.timestamp, o.last_update_timestamp or o.timestamp))
+    for symbol_spans in spans.values():
+        symbol_spans.sort()
+        for (_, end), (start, _) in itertools.pairwise(symbol_spans):
+            assert start >= end
+    assert not ex.engine.open_orders()
+
+
+async def test_buys_never_spend_the_quote_reserve_when_prices_rise(tmp_path: Path) -> None:
+    scenario = (ROOT / "config/scenarios/demo.toml").read_text()
+    rising = tmp_path / "rising.toml"
+    rising.write_text(
+        scenario.replace("extends", "# extends")
+        + "\n".join(
+            f'[[events]]\nkind = "jump"\nsymbol = "{s}"\nat = {t}\nsize = 0.012\n'
+            for s, t in (("SOL/USDT", 2), ("LINK/USDT", 2), ("ETH/BTC", 2))
+        )
+    )
+    text = f"""
+[exchange]
+mode = "sim"
+[portfolio]
+quote = "USDT"
+targets = {{ BTC = 0.40, ETH = 0.30, SOL = 0.20, LINK = 0.10 }}
+quote_reserve = 20000
+[bands]
+width = 0.03
+[sim]
+scenario = "{rising}"
+time = "virtual"
+[journal]
+path = "journal.sqlite"
+"""
+    (tmp_path / "bot.toml").write_text(text)
+    daemon, ex, _ = daemon_for(load_settings(tmp_path / "bot.toml"))
+    await daemon.run(until_balanced=True, max_rounds=2)
+    # without the budget the buys, priced 1.2 % above the plan, end near 18,400 USDT
+    assert ex.engine.account.total("USDT") >= D(20000)
