@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -228,23 +228,33 @@ def _journal(settings: Settings) -> Journal:
         _fail([str(exc)])
 
 
+def _from_journal(
+    config: Path,
+    as_json: bool,
+    read: Callable[[Settings, Journal], Any],
+    render: Callable[[Any, Console], None],
+) -> None:
+    """Read something from the journal, then print it as JSON or as tables."""
+    settings = _settings(config)
+    journal = _journal(settings)
+    try:
+        data = read(settings, journal)
+    finally:
+        journal.close()
+    if as_json:
+        json.dump(data, sys.stdout, indent=2)
+        print()
+    else:
+        render(data, _out())
+
+
 @app.command()
 def status(
     config: ConfigOption,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Weights vs targets as last seen, halted or not, and the last rebalance."""
-    settings = _settings(config)
-    journal = _journal(settings)
-    try:
-        data = status_dict(settings, journal)
-    finally:
-        journal.close()
-    if as_json:
-        json.dump(data, sys.stdout, indent=2)
-        print()
-        return
-    render_status(data, _out())
+    _from_journal(config, as_json, status_dict, render_status)
 
 
 @app.command()
@@ -254,17 +264,7 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Past rebalances: status, traded value, shortfall, fees, duration."""
-    settings = _settings(config)
-    journal = _journal(settings)
-    try:
-        rows = history_rows(journal, limit)
-    finally:
-        journal.close()
-    if as_json:
-        json.dump(rows, sys.stdout, indent=2)
-        print()
-        return
-    render_history(rows, _out())
+    _from_journal(config, as_json, lambda _, j: history_rows(j, limit), render_history)
 
 
 @app.command()
