@@ -35,6 +35,7 @@ from bot.domain.planner import PlannerPolicy, RebalanceTo
 from bot.domain.portfolio import Band, BandKind, Bands
 from bot.domain.slicing import ExecutionPolicy, Style
 from bot.errors import ConfigError
+from bot.runtime.schedule import Schedule
 
 ENV_PREFIX = "REBALANCE_"
 SECRET_FIELDS = ("api_key", "secret", "password")
@@ -225,6 +226,16 @@ class RiskSettings(_Section):
 class LoopSettings(_Section):
     poll_interval: Annotated[float, Field(gt=0)] = 60.0
     cooldown: Annotated[float, Field(gt=0)] = 300.0
+    # A periodic rebalance to target, whatever the drift (UTC): "every 7d", "daily 08:00",
+    # "weekly mon 08:00". Default: none (rebalance only when an asset leaves its band).
+    schedule: str | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            Schedule.parse(value)
+        return value
 
 
 class LogSettings(_Section):

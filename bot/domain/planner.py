@@ -40,6 +40,7 @@ class RebalanceTo(StrEnum):
 class PlannerPolicy:
     rebalance_to: RebalanceTo = RebalanceTo.TARGET
     direct_pairs: bool = True
+    force: bool = False  # a scheduled rebalance: to target even when every asset is in band
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,7 @@ def plan_rebalance(
     held = {p.asset: p.balance for p in valuation.positions}
     if valuation.total <= 0:
         return Plan(valuation, (), (), _weights(valuation, held), ("portfolio has no value",))
-    if not valuation.needs_rebalance:
+    if not valuation.needs_rebalance and not policy.force:
         return Plan(valuation, (), (), _weights(valuation, held), ())
 
     tradable = {

@@ -34,6 +34,7 @@ from bot.runtime.killswitch import RiskGuard
 from bot.runtime.planning import valuation_from_snapshot
 from bot.runtime.rebalance import RebalanceReport, instance_tag, rebalance_once, take_snapshot
 from bot.runtime.reconcile import ReconcileReport, reconcile
+from bot.runtime.schedule import Schedule
 from bot.settings import Settings
 
 log = get_logger("bot.daemon")
@@ -80,6 +81,9 @@ class Daemon:
         self.guard = RiskGuard(settings.risk, journal)
         self.reconciled: ReconcileReport | None = None
         self._notices: set[asyncio.Task[None]] = set()
+        self.schedule = Schedule.parse(settings.loop.schedule) if settings.loop.schedule else None
+        # A schedule counts from the bot's start: the first periodic rebalance is one period on.
+        self._last_scheduled: float | None = self.clock.time()
         self._stop = asyncio.Event()
         self.last_poll: float | None = None
         self._last_rebalance: float | None = None
@@ -137,14 +141,18 @@ class Daemon:
             )
             while not self._stop.is_set():
                 valuation = await self._watch(result)
+                scheduled = self._scheduled_due(scripted)
                 if (
                     valuation is not None
                     and result.halted is None
-                    and valuation.needs_rebalance
+                    and (valuation.needs_rebalance or scheduled)
                     and self._cooled_down(scripted)
                 ):
                     rounds += 1
-                    await self._rebalance(result, valuation)
+                    if scheduled:
+                        self._last_scheduled = self.clock.time()
+                        log.info("scheduled_rebalance", schedule=self.settings.loop.schedule)
+                    await self._rebalance(result, valuation, scheduled)
                 if once or (scripted and result.halted):
                     break
                 if until_balanced:
@@ -189,7 +197,14 @@ class Daemon:
             log.warning("halted", reason=result.halted, hint="rebalance-bot resume clears it")
         return valuation
 
-    async def _rebalance(self, result: RunResult, valuation: Valuation) -> None:
+    def _scheduled_due(self, scripted: bool) -> bool:
+        if self.schedule is None or scripted:
+            return False
+        return self.schedule.due(self._last_scheduled, self.clock.time())
+
+    async def _rebalance(
+        self, result: RunResult, valuation: Valuation, scheduled: bool = False
+    ) -> None:
         if self.metrics is not None:
             self.metrics.rebalance_started()
         if self.notifier is not None:
@@ -205,6 +220,7 @@ class Daemon:
                 self.journal,
                 self.executor,
                 veto=lambda plan: self.guard.check_plan(plan, self.clock.time()),
+                scheduled=scheduled,
             )
         except (GatewayError, NoPriceError) as exc:
             if isinstance(exc, AuthFailed):

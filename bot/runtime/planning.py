@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.domain.planner import Plan, plan_rebalance
 from bot.domain.portfolio import PriceMap, Valuation, value_portfolio
 from bot.settings import Settings
@@ -21,7 +23,9 @@ def valuation_from_snapshot(settings: Settings, snapshot: Snapshot) -> Valuation
     )
 
 
-def plan_from_snapshot(settings: Settings, snapshot: Snapshot) -> Plan:
-    """Value the managed portfolio and plan the legs that restore its allocation."""
+def plan_from_snapshot(settings: Settings, snapshot: Snapshot, *, force: bool = False) -> Plan:
+    """Value the managed portfolio and plan the legs that restore its allocation. `force`: a
+    scheduled rebalance, to target even when every asset is inside its band."""
     valuation = valuation_from_snapshot(settings, snapshot)
-    return plan_rebalance(valuation, snapshot.markets, snapshot.books, settings.rebalance.policy())
+    policy = replace(settings.rebalance.policy(), force=force)
+    return plan_rebalance(valuation, snapshot.markets, snapshot.books, policy)

@@ -142,11 +142,12 @@ async def rebalance_once(
     journal: Journal,
     executor: Executor | None = None,
     veto: Callable[[Plan], str | None] | None = None,
+    scheduled: bool = False,
 ) -> RebalanceReport:
     """Plan from a fresh snapshot and execute it. `veto` may refuse the plan (risk limits)."""
     started = clock.time()
     snap = await take_snapshot(gateway, settings, clock)
-    plan = plan_from_snapshot(settings, snap)
+    plan = plan_from_snapshot(settings, snap, force=scheduled)
     if not plan.legs:
         reason = (
             "every asset inside its band" if not plan.valuation.needs_rebalance else "dust only"

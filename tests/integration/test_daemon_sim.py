@@ -321,3 +321,26 @@ path = "journal.sqlite"
     await daemon.run(until_balanced=True, max_rounds=2)
     # without the budget the buys, priced 1.2 % above the plan, end near 18,400 USDT
     assert ex.engine.account.total("USDT") >= D(20000)
+
+
+async def test_a_scheduled_rebalance_runs_even_inside_the_bands(tmp_path: Path) -> None:
+    """Bands wide enough that the demo portfolio is in band: only the schedule trades."""
+    settings = settings_for(
+        tmp_path, '[loop]\npoll_interval = 600\ncooldown = 60\nschedule = "every 1h"'
+    )
+    wide = (tmp_path / "bot.toml").read_text().replace("width = 0.03", "width = 0.3")
+    (tmp_path / "bot.toml").write_text(wide)
+    settings = load_settings(tmp_path / "bot.toml")
+    daemon, ex, _ = daemon_for(settings)
+    start = daemon.clock.time()
+    task = asyncio.create_task(daemon.run())
+    while daemon.clock.time() < start + 2.5 * 3600:  # noqa: ASYNC110 - virtual time
+        await asyncio.sleep(0)
+    daemon.request_stop("test")
+    result = await task
+    traded = [r for r in result.reports if r.legs]
+    assert len(traded) >= 1
+    first = traded[0]
+    assert not first.before.needs_rebalance  # it was in band: the schedule decided
+    assert first.started >= start + 3600
+    assert ex.engine.all_orders()
