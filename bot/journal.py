@@ -107,6 +107,11 @@ MIGRATIONS: tuple[str, ...] = (
         cleared_by TEXT
     );
     """,
+    # v2: the value a leg was planned to trade (portfolio quote), so that a leg cut short by a
+    # crash still counts toward the daily turnover by what its orders filled.
+    """
+    ALTER TABLE legs ADD COLUMN planned_value TEXT NOT NULL DEFAULT '0';
+    """,
 )
 
 OPEN_STATUSES = ("intent", "open")
@@ -215,11 +220,22 @@ class Journal:
         side: str,
         planned: Decimal,
         arrival_mid: Decimal,
+        planned_value: Decimal = Decimal(0),
     ) -> None:
         self.db.execute(
             "INSERT INTO legs (key, rebalance_id, seq, symbol, side, planned, arrival_mid, status,"
-            " started_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
-            (key, rebalance_id, seq, symbol, side, str(planned), str(arrival_mid), self._now()),
+            " started_at, planned_value) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+            (
+                key,
+                rebalance_id,
+                seq,
+                symbol,
+                side,
+                str(planned),
+                str(arrival_mid),
+                self._now(),
+                str(planned_value),
+            ),
         )
 
     def finish_leg(
@@ -391,9 +407,22 @@ class Journal:
         ).fetchall()
 
     def turnover_since(self, since: float) -> Decimal:
-        """Value traded (portfolio quote) by legs started since `since` (daily turnover limit)."""
-        rows = self.db.execute("SELECT value FROM legs WHERE started_at >= ?", (since,)).fetchall()
-        return sum((Decimal(r[0]) for r in rows), Decimal(0))
+        """Value traded (portfolio quote) by legs started since `since` (daily turnover limit).
+
+        A finished leg counts its recorded value; a leg a crash cut short (its value never
+        written) counts its planned value in proportion to what its orders filled."""
+        rows = self.db.execute(
+            "SELECT l.value, l.planned, l.planned_value,"
+            " (SELECT group_concat(o.filled, ' ') FROM orders o WHERE o.leg_key = l.key)"
+            " FROM legs l WHERE l.started_at >= ?",
+            (since,),
+        ).fetchall()
+        total = Decimal(0)
+        for value, planned, planned_value, fills in rows:
+            filled = sum((Decimal(f) for f in (fills or "").split()), Decimal(0))
+            estimate = Decimal(planned_value) * filled / Decimal(planned) if Decimal(planned) else 0
+            total += max(Decimal(value), Decimal(estimate))
+        return total
 
 
 def _order(row: sqlite3.Row) -> JournalOrder:

@@ -194,7 +194,9 @@ async def rebalance_once(
                 key = f"{prefix}-{seq}"
                 arrival = snap.books[leg.symbol].mid
                 assert arrival is not None
-                journal.start_leg(key, rid, seq, leg.symbol, leg.side.value, leg.amount, arrival)
+                journal.start_leg(
+                    key, rid, seq, leg.symbol, leg.side.value, leg.amount, arrival, leg.value
+                )
                 tasks.append(executor.run_leg(leg, arrival, key, budget))
             results = await asyncio.gather(*tasks, return_exceptions=True)
             failure: BaseException | None = None
