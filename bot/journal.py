@@ -364,13 +364,6 @@ class Journal:
             (str(r[0]), str(r[1])) for r in self.db.execute("SELECT trade_id, symbol FROM fills")
         }
 
-    def next_sequence(self, name: str) -> int:
-        """A counter that survives restarts (client order ids are built from it)."""
-        with self._tx():
-            value = int(self.get_meta(f"seq:{name}") or 0) + 1
-            self.set_meta(f"seq:{name}", str(value))
-        return value
-
     # -- snapshots and halts ----------------------------------------------------------------------
 
     def snapshot(self, kind: str, total: Decimal, weights: Mapping[str, Decimal]) -> None:
@@ -399,11 +392,6 @@ class Journal:
     def rebalances(self, limit: int = 20) -> list[sqlite3.Row]:
         return self.db.execute(
             "SELECT * FROM rebalances ORDER BY id DESC LIMIT ?", (limit,)
-        ).fetchall()
-
-    def legs_of(self, rebalance_id: int) -> list[sqlite3.Row]:
-        return self.db.execute(
-            "SELECT * FROM legs WHERE rebalance_id = ? ORDER BY seq", (rebalance_id,)
         ).fetchall()
 
     def turnover_since(self, since: float) -> Decimal:

@@ -234,11 +234,3 @@ def _passive_price(market: Market, book: OrderBook, side: Side) -> Decimal:
     if side is Side.BUY:
         return bid + tick if bid + tick < ask else bid
     return ask - tick if ask - tick > bid else ask
-
-
-def should_repeg(order_price: Decimal, book: OrderBook, side: Side) -> bool:
-    """A resting passive child is no longer at the touch: the market moved away from it."""
-    best = book.best_bid if side is Side.BUY else book.best_ask
-    if best is None:
-        return False
-    return best > order_price if side is Side.BUY else best < order_price

@@ -311,9 +311,8 @@ class Executor:
             return "funds"
         self.recorder.child_update(report.key, order)
         report.order_ids.add(order.exchange_id)
-        ended = "done"
         if not order.status.is_final:
-            order, ended = await self._wait(market, child, order, report)
+            order = await self._wait(market, order)
         self.recorder.child_update(report.key, order)
         report.filled += order.filled
         report.cost += order.cost
@@ -331,11 +330,9 @@ class Executor:
         )
         if self.progress is not None:
             self.progress(report)
-        return ended
+        return "done"
 
-    async def _wait(
-        self, market: Market, child: Child, order: OrderReport, report: LegReport
-    ) -> tuple[OrderReport, str]:
+    async def _wait(self, market: Market, order: OrderReport) -> OrderReport:
         """Let a resting child work for its life, then cancel what is left. The cancel reply
         carries the final state, so a child costs three requests (book, place, cancel). A
         `passive` leg re-pegs at each new child, placed at the touch of that moment."""
@@ -346,7 +343,7 @@ class Executor:
             else policy.child_timeout
         )
         await self._sleep_unless_stopping(life)
-        return await self._cancel(market, order), "done"
+        return await self._cancel(market, order)
 
     async def _cancel(self, market: Market, order: OrderReport) -> OrderReport:
         """Cancel a child and return its final state. "Already filled" is a normal answer. A child

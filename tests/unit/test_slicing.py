@@ -21,7 +21,6 @@ from bot.domain.slicing import (
     Wait,
     next_child,
     phase_for,
-    should_repeg,
 )
 
 D = Decimal
@@ -138,14 +137,6 @@ def test_phases_by_style() -> None:
     assert phase_for(passive, 80) is Phase.TAKE
     assert phase_for(ExecutionPolicy(style=Style.TAKE), 0) is Phase.TAKE
     assert phase_for(ExecutionPolicy(style=Style.PASSIVE_THEN_TAKE), 0) is Phase.PASSIVE
-
-
-def test_repeg_when_the_touch_moves_away() -> None:
-    b = book([("99.9", "1")], [("100.1", "1")])
-    assert should_repeg(D("99.8"), b, Side.BUY)
-    assert not should_repeg(D("99.9"), b, Side.BUY)
-    assert should_repeg(D("100.2"), b, Side.SELL)
-    assert not should_repeg(D("100.1"), b, Side.SELL)
 
 
 @st.composite
