@@ -24,10 +24,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot.exchange.backends import build_backend
 from bot.journal import Journal
 from bot.observability import configure_logging
-from bot.runtime.daemon import Daemon
+from bot.runtime.wiring import build_backend, build_daemon
 from bot.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +89,7 @@ async def _polls(
     settings = load_settings(config)
     backend = build_backend(settings)
     journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
-    daemon = Daemon(settings, backend, journal)
+    daemon = build_daemon(settings, backend, journal)
     calls = backend.exchange.calls
     cpu, wall, requests = [], [], 0
     markets = 0

@@ -30,7 +30,8 @@ import ccxt
 from bot.domain.market import BPS, ZERO, Market, OrderBook, Side
 from bot.domain.planner import Leg
 from bot.domain.slicing import ExecutionPolicy, Style
-from bot.exchange.gateway import Gateway, book_from_ccxt, dec
+from bot.exchange.codec import book_from_ccxt, dec
+from bot.exchange.gateway import Gateway
 from bot.execution.executor import Executor
 from bot.sim.clock import VirtualClock
 from bot.sim.exchange import SimExchange

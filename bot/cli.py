@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import sys
 from collections.abc import Callable
 from decimal import Decimal
@@ -18,12 +17,9 @@ import typer
 from rich.console import Console
 
 from bot import __version__
-from bot.errors import BotError, ConfigError, DomainError
-from bot.exchange.backends import build_backend
-from bot.execution.executor import LegReport
+from bot.errors import BotError, ConfigError
+from bot.execution.reports import LegReport
 from bot.journal import Journal
-from bot.metrics import Metrics
-from bot.notify import Notifier
 from bot.observability import configure_logging, get_logger, register_secrets
 from bot.report import (
     history_rows,
@@ -35,11 +31,10 @@ from bot.report import (
     status_dict,
     valuation_table,
 )
-from bot.runtime.daemon import Daemon, RunResult
 from bot.runtime.planning import plan_from_snapshot
-from bot.runtime.rebalance import take_snapshot
-from bot.settings import Mode, Settings, load_settings
-from bot.snapshot import Snapshot, load_snapshot
+from bot.runtime.wiring import read_snapshot, run_bot
+from bot.settings import Mode, Settings, load_settings, sim_server_credentials
+from bot.snapshot import load_snapshot
 
 app = typer.Typer(
     add_completion=False,
@@ -103,11 +98,11 @@ def plan(
     settings = _settings(config)
     log = get_logger("bot.cli")
     try:
-        snap = load_snapshot(snapshot) if snapshot else asyncio.run(_live_snapshot(settings))
-        result = plan_from_snapshot(settings, snap)
+        snap = load_snapshot(snapshot) if snapshot else asyncio.run(read_snapshot(settings))
+        result = plan_from_snapshot(settings.portfolio_spec(), settings.rebalance.policy(), snap)
     except ConfigError as exc:
         _fail(exc.problems)
-    except (BotError, DomainError) as exc:
+    except BotError as exc:
         _fail([str(exc)])
     log.debug("plan_made", legs=len(result.legs), dust=len(result.dust))
     if as_json:
@@ -115,14 +110,6 @@ def plan(
         print()
     else:
         render_plan(result, _out(), snap.taken_at)
-
-
-async def _live_snapshot(settings: Settings) -> Snapshot:
-    backend = build_backend(settings, live_confirmed=True)  # reading only: nothing is sent
-    try:
-        return await take_snapshot(backend.gateway, settings, backend.clock)
-    finally:
-        await backend.close()
 
 
 @app.command()
@@ -146,13 +133,19 @@ def run(
             file=sys.stderr,
         )
     try:
-        result = asyncio.run(_run(settings, once, until_balanced, live))
+        result = asyncio.run(
+            run_bot(
+                settings,
+                once=once,
+                until_balanced=until_balanced,
+                live=live,
+                progress=_progress_printer(),
+            )
+        )
     except ConfigError as exc:
         _fail(exc.problems)
-    except (BotError, DomainError) as exc:
+    except BotError as exc:
         _fail([str(exc)], code=1)
-    except sqlite3.Error as exc:
-        _fail([f"journal: {exc}"], code=1)
     except KeyboardInterrupt:
         _fail(["interrupted: open orders may remain; the next start reconciles them"], code=130)
     if as_json:
@@ -173,33 +166,6 @@ def run(
         out_of_band = [p.asset for p in result.last.out_of_band] if result.last else []
         print(f"not balanced: outside their bands: {', '.join(out_of_band)}", file=sys.stderr)
         raise typer.Exit(1)
-
-
-async def _run(settings: Settings, once: bool, until_balanced: bool, live: bool) -> RunResult:
-    backend = build_backend(settings, live_confirmed=live)
-    journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
-    metrics = None
-    lag: asyncio.Task[None] | None = None
-    if settings.metrics.enabled:
-        metrics = Metrics(settings.loop.poll_interval, clock=backend.clock.time)
-        metrics.start(settings.metrics.host, settings.metrics.port)
-        lag = asyncio.create_task(metrics.monitor_loop_lag())
-    notifier = Notifier(settings.notify)
-    daemon = Daemon(
-        settings, backend, journal, progress=_progress_printer(), metrics=metrics, notifier=notifier
-    )
-    try:
-        if not (once or until_balanced):
-            daemon.install_signal_handlers()
-        return await daemon.run(once=once, until_balanced=until_balanced)
-    finally:
-        if lag is not None:
-            lag.cancel()
-        if metrics is not None:
-            metrics.stop()
-        await notifier.aclose()
-        await backend.close()
-        journal.close()
 
 
 def _progress_printer() -> Callable[[LegReport], None]:
@@ -239,6 +205,8 @@ def _from_journal(
     journal = _journal(settings)
     try:
         data = read(settings, journal)
+    except BotError as exc:
+        _fail([str(exc)], code=1)
     finally:
         journal.close()
     if as_json:
@@ -254,7 +222,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Weights vs targets as last seen, halted or not, and the last rebalance."""
-    _from_journal(config, as_json, status_dict, render_status)
+    _from_journal(config, as_json, lambda s, j: status_dict(s.portfolio_spec(), j), render_status)
 
 
 @app.command()
@@ -279,6 +247,8 @@ def resume(config: ConfigOption) -> None:
             return
         journal.clear_halt(by="cli")
         print(f"halt cleared (it was: {halt}); the bot trades again at its next poll")
+    except BotError as exc:
+        _fail([str(exc)], code=1)
     finally:
         journal.close()
 
@@ -296,13 +266,17 @@ def sim_server(
     Point the bot at it with exchange.id = "binance", exchange.api_url = "http://127.0.0.1:PORT".
     It accepts the keys in REBALANCE_EXCHANGE__API_KEY / __SECRET, else local test keys.
     """
-    from bot.sim.binance_front import serve
+    from bot.sim.binance_front import LOCAL_TEST_API_KEY, LOCAL_TEST_SECRET, serve
 
     configure_logging("info", "auto")
+    api_key, secret = sim_server_credentials(LOCAL_TEST_API_KEY, LOCAL_TEST_SECRET)
+    register_secrets([secret])
     try:
         serve(
             scenario,
             port,
+            api_key,
+            secret,
             host=host,
             on_ready=lambda url: print(f"simulated Binance spot API on {url}", flush=True),
         )

@@ -1,10 +1,43 @@
-"""The bot's own error hierarchy. Each error carries a message a person can act on."""
+"""Every error the bot raises on purpose, in one tree. Each carries a message a person can act on.
 
-from bot.domain.errors import DomainError, NoPriceError
+    BotError                     the base: the CLI catches it and prints one line, never a traceback
+    ├── DomainError              a domain value was refused (also a ValueError)
+    │   └── NoPriceError         an asset has no market path to the quote with a two-sided book
+    ├── ConfigError              the configuration is invalid; `problems`: one line per problem
+    │   └── ScenarioError        a simulator scenario file is invalid
+    ├── SnapshotError            a snapshot file cannot be read or is inconsistent
+    ├── JournalError             the journal cannot be opened, read or written
+    ├── GatewayError             an exchange call failed in a way the caller must handle
+    │   ├── ExchangeUnavailable  transient failures went on past the retry budget
+    │   ├── AuthFailed           the exchange refused the credentials or their permissions
+    │   ├── InsufficientBalance  the account cannot pay for the order
+    │   ├── OrderRejected        the order breaks a rule; sending it again would fail again
+    │   │   └── WouldCross       a post-only order would have taken liquidity
+    │   ├── OrderUnknown         the exchange does not know that order
+    │   └── AmbiguousOrder       an order may exist and the exchange could not be asked
+    └── DeliveryError            a notification receiver answered, but not with success
+
+Outside the tree, on purpose: the validators of the pydantic models raise `ValueError`, which
+pydantic collects and the loaders turn into one `ConfigError`; the simulated exchange raises ccxt's
+own exception classes, as a real exchange seen through ccxt does; the Binance-compatible HTTP
+front answers with HTTP replies, never an exception to its caller.
+
+This module imports nothing of the bot: every layer, the domain included, may use it.
+"""
+
+from __future__ import annotations
 
 
 class BotError(Exception):
     """Base of the errors the bot raises on purpose."""
+
+
+class DomainError(BotError, ValueError):
+    """A domain value was refused; the message says which value and why."""
+
+
+class NoPriceError(DomainError):
+    """An asset cannot be valued: no market path to the quote currency with a two-sided book."""
 
 
 class ConfigError(BotError):
@@ -15,8 +48,70 @@ class ConfigError(BotError):
         super().__init__("; ".join(problems))
 
 
+class ScenarioError(ConfigError):
+    """A scenario file cannot be read or is invalid; `problems` has one line per problem."""
+
+
 class SnapshotError(BotError):
     """A snapshot file (balances, markets, books) cannot be read or is inconsistent."""
 
 
-__all__ = ["BotError", "ConfigError", "DomainError", "NoPriceError", "SnapshotError"]
+class JournalError(BotError):
+    """The journal cannot be opened, read or written: a path, permission, disk or version
+    problem."""
+
+
+class GatewayError(BotError):
+    """An exchange call failed in a way the caller must handle."""
+
+
+class ExchangeUnavailable(GatewayError):
+    """Transient failures went on past the retry budget."""
+
+
+class AuthFailed(GatewayError):
+    """The exchange refused the credentials or the permission: stop trading, tell the operator."""
+
+
+class InsufficientBalance(GatewayError):
+    """The exchange says the account cannot pay for the order."""
+
+
+class OrderRejected(GatewayError):
+    """The order breaks a rule (filters, price, amount); sending it again would fail again."""
+
+
+class WouldCross(OrderRejected):
+    """A post-only order would have taken liquidity and was refused."""
+
+
+class OrderUnknown(GatewayError):
+    """The exchange does not know that order."""
+
+
+class AmbiguousOrder(GatewayError):
+    """An order may exist and the exchange could not be asked: reconcile before acting."""
+
+
+class DeliveryError(BotError):
+    """A notification receiver answered, but not with success. The message never carries a URL."""
+
+
+__all__ = [
+    "AmbiguousOrder",
+    "AuthFailed",
+    "BotError",
+    "ConfigError",
+    "DeliveryError",
+    "DomainError",
+    "ExchangeUnavailable",
+    "GatewayError",
+    "InsufficientBalance",
+    "JournalError",
+    "NoPriceError",
+    "OrderRejected",
+    "OrderUnknown",
+    "ScenarioError",
+    "SnapshotError",
+    "WouldCross",
+]

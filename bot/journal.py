@@ -7,23 +7,30 @@ nothing is ever placed twice.
 
 Money is stored as decimal text. The schema is versioned with `PRAGMA user_version`; `MIGRATIONS`
 holds one script per version, applied in order inside a transaction.
+
+This module owns the SQL: every other module calls its methods and gets typed rows back
+(`RebalanceRow`, `JournalOrder`, `FillRow`, `SnapshotRow`). A database error never leaves it as
+sqlite3's own: it becomes a `JournalError` naming the file.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from bot.domain.orders import FillReport, OrderReport, OrderRequest, OrderStatus
+from bot.domain.market import Side
+from bot.domain.orders import FillReport, OrderReport, OrderRequest
 from bot.domain.slicing import Phase
-from bot.errors import BotError
+from bot.domain.status import LegOutcome, LegStatus, OrderState, RebalanceStatus
+from bot.errors import JournalError
 
 MIGRATIONS: tuple[str, ...] = (
     # v1
@@ -114,11 +121,20 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-OPEN_STATUSES = ("intent", "open")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-class JournalError(BotError):
-    """The journal cannot be opened or read: a path, permission or version problem."""
+@dataclass(frozen=True, slots=True)
+class RebalanceRow:
+    id: int
+    started_at: float
+    finished_at: float | None
+    status: RebalanceStatus
+    reason: str
+    mode: str
+    value_before: str | None
+    report: Mapping[str, Any]  # the JSON summary written when it finished ({} before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,39 +143,78 @@ class JournalOrder:
     leg_key: str | None
     exchange_id: str | None
     symbol: str
-    side: str
+    side: Side
     price: Decimal
     amount: Decimal
-    status: str
+    status: OrderState
     filled: Decimal
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FillRow:
+    trade_id: str
+    symbol: str
+    exchange_order_id: str
+    client_id: str | None
+    leg_key: str | None
+    amount: Decimal
+    price: Decimal
+    fee: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    taken_at: float
+    kind: str  # before | after | poll
+    total: Decimal
+    weights: Mapping[str, Decimal]
+
+
+def _guarded(method: Callable[P, R]) -> Callable[P, R]:
+    """A database error inside `method` leaves as one `JournalError` naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            journal = args[0]
+            assert isinstance(journal, Journal)
+            raise JournalError(f"journal {journal.path}: {exc}") from None
+
+    return wrapper
 
 
 class Journal:
     """One SQLite file; every write is its own committed transaction."""
 
-    def __init__(self, path: Path | str, now: Any = time.time) -> None:
+    def __init__(self, path: Path | str, now: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._now = now
         try:
-            self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.migrate()
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
         except sqlite3.Error as exc:
             raise JournalError(f"journal {path}: {exc}") from None
+        except OSError as exc:
+            raise JournalError(f"journal {path}: cannot create its folder: {exc}") from None
 
     def close(self) -> None:
-        self.db.close()
+        self._db.close()
 
     @property
+    @_guarded
     def version(self) -> int:
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
-    def migrate(self) -> None:
+    def _migrate(self) -> None:
         current = self.version
         if current > len(MIGRATIONS):
             raise JournalError(
@@ -170,116 +225,175 @@ class Journal:
             with self._tx():
                 for statement in script.split(";"):
                     if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {version}")
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {version}")
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
+        self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        self._db.execute("COMMIT")
 
     # -- meta -------------------------------------------------------------------------------------
 
+    @_guarded
     def get_meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    @_guarded
     def set_meta(self, key: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     # -- rebalances and legs ----------------------------------------------------------------------
 
+    @_guarded
     def start_rebalance(self, mode: str, value_before: Decimal, est_cost: Decimal) -> int:
-        cur = self.db.execute(
+        cur = self._db.execute(
             "INSERT INTO rebalances (started_at, status, mode, value_before, est_cost)"
-            " VALUES (?, 'running', ?, ?, ?)",
-            (self._now(), mode, str(value_before), str(est_cost)),
+            " VALUES (?, ?, ?, ?, ?)",
+            (self._now(), RebalanceStatus.RUNNING.value, mode, str(value_before), str(est_cost)),
         )
         return int(cur.lastrowid or 0)
 
+    @_guarded
     def finish_rebalance(
-        self, rebalance_id: int, status: str, reason: str, report: Mapping[str, Any]
+        self, rebalance_id: int, status: RebalanceStatus, reason: str, report: Mapping[str, Any]
     ) -> None:
-        self.db.execute(
+        self._db.execute(
             "UPDATE rebalances SET finished_at = ?, status = ?, reason = ?, report = ?"
             " WHERE id = ?",
-            (self._now(), status, reason, json.dumps(report, default=str), rebalance_id),
+            (
+                self._now(),
+                RebalanceStatus(status).value,
+                reason,
+                json.dumps(report, default=str),
+                rebalance_id,
+            ),
         )
 
+    @_guarded
     def start_leg(
         self,
         key: str,
         rebalance_id: int,
         seq: int,
         symbol: str,
-        side: str,
+        side: Side,
         planned: Decimal,
         arrival_mid: Decimal,
         planned_value: Decimal = Decimal(0),
     ) -> None:
-        self.db.execute(
+        self._db.execute(
             "INSERT INTO legs (key, rebalance_id, seq, symbol, side, planned, arrival_mid, status,"
-            " started_at, planned_value) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+            " started_at, planned_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
                 rebalance_id,
                 seq,
                 symbol,
-                side,
+                Side(side).value,
                 str(planned),
                 str(arrival_mid),
+                LegStatus.RUNNING.value,
                 self._now(),
                 str(planned_value),
             ),
         )
 
+    @_guarded
     def finish_leg(
         self,
         key: str,
-        status: str,
+        outcome: LegOutcome,
         reason: str,
         filled: Decimal,
         cost: Decimal,
         fees: Decimal,
         value: Decimal,
     ) -> None:
-        self.db.execute(
+        self._db.execute(
             "UPDATE legs SET status = ?, reason = ?, filled = ?, cost = ?, fees = ?, value = ?,"
             " finished_at = ? WHERE key = ?",
-            (status, reason, str(filled), str(cost), str(fees), str(value), self._now(), key),
+            (
+                LegStatus.of(outcome).value,
+                reason,
+                str(filled),
+                str(cost),
+                str(fees),
+                str(value),
+                self._now(),
+                key,
+            ),
         )
 
-    def interrupted(self) -> list[sqlite3.Row]:
+    @_guarded
+    def interrupted(self) -> list[RebalanceRow]:
         """Rebalances a crash left running."""
-        return self.db.execute("SELECT * FROM rebalances WHERE status = 'running'").fetchall()
+        rows = self._db.execute(
+            "SELECT * FROM rebalances WHERE status = ? ORDER BY id",
+            (RebalanceStatus.RUNNING.value,),
+        )
+        return [_rebalance(r) for r in rows]
 
+    @_guarded
     def mark_interrupted(self, rebalance_id: int, reason: str) -> None:
         with self._tx():
-            self.db.execute(
-                "UPDATE legs SET status = 'interrupted', reason = ?, finished_at = ?"
-                " WHERE rebalance_id = ? AND status = 'running'",
-                (reason, self._now(), rebalance_id),
+            self._db.execute(
+                "UPDATE legs SET status = ?, reason = ?, finished_at = ?"
+                " WHERE rebalance_id = ? AND status = ?",
+                (
+                    LegStatus.INTERRUPTED.value,
+                    reason,
+                    self._now(),
+                    rebalance_id,
+                    LegStatus.RUNNING.value,
+                ),
             )
-            self.db.execute(
-                "UPDATE rebalances SET status = 'interrupted', reason = ?, finished_at = ?"
-                " WHERE id = ?",
-                (reason, self._now(), rebalance_id),
+            self._db.execute(
+                "UPDATE rebalances SET status = ?, reason = ?, finished_at = ? WHERE id = ?",
+                (RebalanceStatus.INTERRUPTED.value, reason, self._now(), rebalance_id),
             )
+
+    @_guarded
+    def rebalances(self, limit: int = 20) -> list[RebalanceRow]:
+        """The latest rebalances, newest first."""
+        rows = self._db.execute("SELECT * FROM rebalances ORDER BY id DESC LIMIT ?", (limit,))
+        return [_rebalance(r) for r in rows]
+
+    @_guarded
+    def turnover_since(self, since: float) -> Decimal:
+        """Value traded (portfolio quote) by legs started since `since` (daily turnover limit).
+
+        A finished leg counts its recorded value; a leg a crash cut short (its value never
+        written) counts its planned value in proportion to what its orders filled."""
+        rows = self._db.execute(
+            "SELECT l.value, l.planned, l.planned_value,"
+            " (SELECT group_concat(o.filled, ' ') FROM orders o WHERE o.leg_key = l.key)"
+            " FROM legs l WHERE l.started_at >= ?",
+            (since,),
+        ).fetchall()
+        total = Decimal(0)
+        for value, planned, planned_value, fills in rows:
+            filled = sum((Decimal(f) for f in (fills or "").split()), Decimal(0))
+            estimate = Decimal(planned_value) * filled / Decimal(planned) if Decimal(planned) else 0
+            total += max(Decimal(value), Decimal(estimate))
+        return total
 
     # -- orders (the Recorder protocol of the executor) --------------------------------------------
 
+    @_guarded
     def child_intent(self, leg_key: str, request: OrderRequest, phase: Phase) -> None:
         """Committed before the order is sent."""
         now = self._now()
-        self.db.execute(
+        self._db.execute(
             "INSERT INTO orders (client_id, leg_key, symbol, side, price, amount, phase,"
             " time_in_force, post_only, status, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 request.client_id,
                 leg_key,
@@ -290,20 +404,22 @@ class Journal:
                 phase.value,
                 request.time_in_force.value,
                 int(request.post_only),
+                OrderState.INTENT.value,
                 now,
                 now,
             ),
         )
 
+    @_guarded
     def child_update(self, leg_key: str | None, report: OrderReport) -> None:
         if report.client_id is None:
             return
-        self.db.execute(
+        self._db.execute(
             "UPDATE orders SET exchange_id = ?, status = ?, filled = ?, average = ?, fee = ?,"
             " fee_currency = ?, updated_at = ? WHERE client_id = ?",
             (
                 report.exchange_id,
-                report.status.value,
+                OrderState.of(report.status).value,
                 str(report.filled),
                 None if report.average is None else str(report.average),
                 str(report.fee),
@@ -313,19 +429,20 @@ class Journal:
             ),
         )
 
-    def mark_order(self, client_id: str, status: OrderStatus | str) -> None:
-        value = status.value if isinstance(status, OrderStatus) else status
-        self.db.execute(
+    @_guarded
+    def mark_order(self, client_id: str, state: OrderState) -> None:
+        self._db.execute(
             "UPDATE orders SET status = ?, updated_at = ? WHERE client_id = ?",
-            (value, self._now(), client_id),
+            (OrderState(state).value, self._now(), client_id),
         )
 
+    @_guarded
     def fills(self, leg_key: str | None, fills: list[FillReport]) -> None:
         if not fills:
             return
         with self._tx():
             for f in fills:
-                self.db.execute(
+                self._db.execute(
                     "INSERT OR IGNORE INTO fills (trade_id, symbol, exchange_order_id, client_id,"
                     " leg_key, side, amount, price, fee, fee_currency, maker, ts_ms)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -345,72 +462,120 @@ class Journal:
                     ),
                 )
 
+    @_guarded
     def order(self, client_id: str) -> JournalOrder | None:
-        row = self.db.execute("SELECT * FROM orders WHERE client_id = ?", (client_id,)).fetchone()
+        row = self._db.execute("SELECT * FROM orders WHERE client_id = ?", (client_id,)).fetchone()
         return None if row is None else _order(row)
 
+    @_guarded
     def unsettled_orders(self) -> list[JournalOrder]:
         """Orders that may still be live on the exchange: intent written, or last seen open."""
-        rows = self.db.execute(
-            "SELECT * FROM orders WHERE status IN ('intent', 'open') ORDER BY created_at"
+        unsettled = [s.value for s in OrderState if s.unsettled]
+        rows = self._db.execute(
+            f"SELECT * FROM orders WHERE status IN ({', '.join('?' * len(unsettled))})"
+            " ORDER BY created_at",
+            unsettled,
         ).fetchall()
         return [_order(r) for r in rows]
 
-    def client_ids(self) -> list[str]:
-        return [str(r[0]) for r in self.db.execute("SELECT client_id FROM orders")]
+    @_guarded
+    def orders_missing_fills(self) -> list[JournalOrder]:
+        """Orders the exchange knows whose recorded fills fall short of their filled amount (the
+        process died between the order's last report and the leg's trade query)."""
+        recorded: dict[tuple[str, str], Decimal] = {}
+        for f in self.recorded_fills():
+            key = (f.symbol, f.exchange_order_id)
+            recorded[key] = recorded.get(key, Decimal(0)) + f.amount
+        rows = self._db.execute(
+            "SELECT * FROM orders WHERE exchange_id IS NOT NULL AND exchange_id != ''"
+            " ORDER BY created_at"
+        )
+        orders = [_order(r) for r in rows]
+        return [
+            o
+            for o in orders
+            if recorded.get((o.symbol, o.exchange_id or ""), Decimal(0)) < o.filled
+        ]
 
+    @_guarded
+    def client_ids(self) -> list[str]:
+        return [str(r[0]) for r in self._db.execute("SELECT client_id FROM orders")]
+
+    @_guarded
+    def recorded_fills(self) -> list[FillRow]:
+        rows = self._db.execute(
+            "SELECT trade_id, symbol, exchange_order_id, client_id, leg_key, amount, price, fee"
+            " FROM fills ORDER BY rowid"
+        )
+        return [
+            FillRow(
+                trade_id=str(r["trade_id"]),
+                symbol=str(r["symbol"]),
+                exchange_order_id=str(r["exchange_order_id"]),
+                client_id=r["client_id"],
+                leg_key=r["leg_key"],
+                amount=Decimal(r["amount"]),
+                price=Decimal(r["price"]),
+                fee=Decimal(r["fee"]),
+            )
+            for r in rows
+        ]
+
+    @_guarded
     def fill_ids(self) -> set[tuple[str, str]]:
         return {
-            (str(r[0]), str(r[1])) for r in self.db.execute("SELECT trade_id, symbol FROM fills")
+            (str(r[0]), str(r[1])) for r in self._db.execute("SELECT trade_id, symbol FROM fills")
         }
 
     # -- snapshots and halts ----------------------------------------------------------------------
 
+    @_guarded
     def snapshot(self, kind: str, total: Decimal, weights: Mapping[str, Decimal]) -> None:
-        self.db.execute(
+        self._db.execute(
             "INSERT INTO snapshots (taken_at, kind, total, weights) VALUES (?, ?, ?, ?)",
             (self._now(), kind, str(total), json.dumps({a: str(w) for a, w in weights.items()})),
         )
 
+    @_guarded
+    def last_snapshot(self) -> SnapshotRow | None:
+        row = self._db.execute("SELECT * FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        weights = {a: Decimal(w) for a, w in json.loads(row["weights"]).items()}
+        return SnapshotRow(float(row["taken_at"]), str(row["kind"]), Decimal(row["total"]), weights)
+
+    @_guarded
     def halt(self, reason: str) -> None:
         if self.active_halt() is None:
-            self.db.execute("INSERT INTO halts (at, reason) VALUES (?, ?)", (self._now(), reason))
+            self._db.execute("INSERT INTO halts (at, reason) VALUES (?, ?)", (self._now(), reason))
 
+    @_guarded
     def active_halt(self) -> str | None:
-        row = self.db.execute(
+        row = self._db.execute(
             "SELECT reason FROM halts WHERE cleared_at IS NULL ORDER BY id DESC LIMIT 1"
         ).fetchone()
         return None if row is None else str(row[0])
 
+    @_guarded
     def clear_halt(self, by: str) -> bool:
-        cur = self.db.execute(
+        cur = self._db.execute(
             "UPDATE halts SET cleared_at = ?, cleared_by = ? WHERE cleared_at IS NULL",
             (self._now(), by),
         )
         return cur.rowcount > 0
 
-    def rebalances(self, limit: int = 20) -> list[sqlite3.Row]:
-        return self.db.execute(
-            "SELECT * FROM rebalances ORDER BY id DESC LIMIT ?", (limit,)
-        ).fetchall()
 
-    def turnover_since(self, since: float) -> Decimal:
-        """Value traded (portfolio quote) by legs started since `since` (daily turnover limit).
-
-        A finished leg counts its recorded value; a leg a crash cut short (its value never
-        written) counts its planned value in proportion to what its orders filled."""
-        rows = self.db.execute(
-            "SELECT l.value, l.planned, l.planned_value,"
-            " (SELECT group_concat(o.filled, ' ') FROM orders o WHERE o.leg_key = l.key)"
-            " FROM legs l WHERE l.started_at >= ?",
-            (since,),
-        ).fetchall()
-        total = Decimal(0)
-        for value, planned, planned_value, fills in rows:
-            filled = sum((Decimal(f) for f in (fills or "").split()), Decimal(0))
-            estimate = Decimal(planned_value) * filled / Decimal(planned) if Decimal(planned) else 0
-            total += max(Decimal(value), Decimal(estimate))
-        return total
+def _rebalance(row: sqlite3.Row) -> RebalanceRow:
+    return RebalanceRow(
+        id=int(row["id"]),
+        started_at=float(row["started_at"]),
+        finished_at=None if row["finished_at"] is None else float(row["finished_at"]),
+        status=RebalanceStatus(row["status"]),
+        reason=str(row["reason"]),
+        mode=str(row["mode"]),
+        value_before=row["value_before"],
+        report=json.loads(row["report"]) if row["report"] else {},
+    )
 
 
 def _order(row: sqlite3.Row) -> JournalOrder:
@@ -419,9 +584,10 @@ def _order(row: sqlite3.Row) -> JournalOrder:
         leg_key=row["leg_key"],
         exchange_id=row["exchange_id"],
         symbol=row["symbol"],
-        side=row["side"],
+        side=Side(row["side"]),
         price=Decimal(row["price"]),
         amount=Decimal(row["amount"]),
-        status=row["status"],
+        status=OrderState(row["status"]),
         filled=Decimal(row["filled"]),
+        created_at=float(row["created_at"]),
     )

@@ -37,11 +37,12 @@ from prometheus_client import (
     generate_latest,
 )
 
+from bot.domain.status import RebalanceStatus
 from bot.observability import get_logger
 
 if TYPE_CHECKING:
     from bot.domain.portfolio import Valuation
-    from bot.runtime.rebalance import RebalanceReport
+    from bot.execution.reports import RebalanceReport
 
 log = get_logger("bot.metrics")
 
@@ -182,8 +183,8 @@ class Metrics:
 
     def rebalance_finished(self, report: RebalanceReport) -> None:
         """Count the rebalance, its child orders, its fees and each filled leg's shortfall."""
-        self.rebalances_finished.labels(status=report.status).inc()
-        if report.status == "halted":
+        self.rebalances_finished.labels(status=report.status.value).inc()
+        if report.status is RebalanceStatus.HALTED:
             self.rebalances_halted.inc()
         quote = report.before.quote
         for leg in report.legs:

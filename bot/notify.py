@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from bot.errors import DeliveryError
 from bot.observability import get_logger, register_secrets
 from bot.settings import NotifySettings
 
 if TYPE_CHECKING:
     from bot.domain.portfolio import Valuation
-    from bot.runtime.rebalance import RebalanceReport
+    from bot.execution.reports import RebalanceReport
 
 log = get_logger("bot.notify")
 
@@ -44,10 +45,6 @@ RATE_WINDOW = 60.0  # seconds over which max_per_minute counts
 ERROR_WINDOW = 600.0  # seconds over which repeated errors count
 TELEGRAM_MAX_CHARS = 4096
 CLOSE_GRACE = 2.0  # seconds aclose() lets deliveries in flight finish
-
-
-class DeliveryError(Exception):
-    """A receiver answered, but not with success. The message never carries a URL."""
 
 
 class Notifier:
@@ -247,7 +244,7 @@ def report_summary(report: RebalanceReport) -> tuple[str, dict[str, Any]]:
     filled = sum(1 for leg in report.legs if leg.filled > 0)
     text = (
         f"rebalance {report.rebalance_id if report.rebalance_id is not None else '-'}"
-        f" {report.status}"
+        f" {report.status.value}"
         + (f" ({report.reason})" if report.reason else "")
         + f": traded {report.traded_value:,.2f} {quote}, shortfall {report.shortfall_bps:.1f} bps,"
         f" fees {report.fees_value:,.2f} {quote}, {filled}/{len(report.legs)} legs filled,"

@@ -5,7 +5,6 @@ Decimals go to JSON as strings, so a script reads exactly what the bot computed.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -14,10 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.domain.planner import Plan
-from bot.domain.portfolio import Position, Valuation
-from bot.journal import Journal
-from bot.runtime.rebalance import RebalanceReport
-from bot.settings import Settings
+from bot.domain.portfolio import PortfolioSpec, Position, Valuation
+from bot.execution.reports import RebalanceReport
+from bot.journal import Journal, RebalanceRow
 
 
 def _pct(x: Decimal) -> str:
@@ -203,17 +201,14 @@ def render_run_report(report: RebalanceReport, console: Console) -> None:
     console.print(table)
 
 
-def status_dict(settings: Settings, journal: Journal) -> dict[str, Any]:
+def status_dict(portfolio: PortfolioSpec, journal: Journal) -> dict[str, Any]:
     """What the bot last saw (its latest snapshot in the journal) against the targets."""
-    row = journal.db.execute("SELECT * FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()
-    bands = settings.bands_model()
-    targets = settings.portfolio.targets
+    row = journal.last_snapshot()
     positions = []
     if row is not None:
-        for asset, w in json.loads(row["weights"]).items():
-            weight = Decimal(w)
-            target = targets.get(asset, Decimal(0))
-            lo, hi = bands.for_asset(asset).bounds(target)
+        for asset, weight in row.weights.items():
+            target = portfolio.targets.get(asset, Decimal(0))
+            lo, hi = portfolio.bands.for_asset(asset).bounds(target)
             positions.append(
                 {
                     "asset": asset,
@@ -226,9 +221,9 @@ def status_dict(settings: Settings, journal: Journal) -> dict[str, Any]:
             )
     last = journal.rebalances(1)
     return {
-        "seen_at": None if row is None else _when(row["taken_at"]),
-        "value": None if row is None else row["total"],
-        "quote": settings.portfolio.quote,
+        "seen_at": None if row is None else _when(row.taken_at),
+        "value": None if row is None else str(row.total),
+        "quote": portfolio.quote,
         "positions": positions,
         "halted": journal.active_halt(),
         "last_rebalance": None if not last else _history_row(last[0]),
@@ -245,16 +240,16 @@ def _when(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def _history_row(row: Any) -> dict[str, Any]:
-    report = json.loads(row["report"]) if row["report"] else {}
+def _history_row(row: RebalanceRow) -> dict[str, Any]:
+    report = row.report
     return {
-        "id": row["id"],
-        "started": _when(row["started_at"]),
-        "finished": _when(row["finished_at"]),
-        "status": row["status"],
-        "reason": row["reason"],
-        "mode": row["mode"],
-        "value_before": row["value_before"],
+        "id": row.id,
+        "started": _when(row.started_at),
+        "finished": _when(row.finished_at),
+        "status": row.status.value,
+        "reason": row.reason,
+        "mode": row.mode,
+        "value_before": row.value_before,
         "traded_value": report.get("traded_value"),
         "shortfall_bps": report.get("shortfall_bps"),
         "fees": report.get("fees"),

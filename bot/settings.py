@@ -23,6 +23,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -32,10 +34,10 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.domain.planner import PlannerPolicy, RebalanceTo
-from bot.domain.portfolio import Band, BandKind, Bands
+from bot.domain.portfolio import Band, BandKind, Bands, PortfolioSpec
+from bot.domain.schedule import Schedule
 from bot.domain.slicing import ExecutionPolicy, Style
 from bot.errors import ConfigError
-from bot.runtime.schedule import Schedule
 
 ENV_PREFIX = "REBALANCE_"
 SECRET_FIELDS = ("api_key", "secret", "password")
@@ -190,11 +192,16 @@ class ExecutionSettings(_Section):
         )
 
 
+class SimTime(StrEnum):
+    VIRTUAL = "virtual"  # simulated time runs as fast as the CPU allows
+    REAL = "real"  # wall-clock time
+
+
 class SimSettings(_Section):
     # Scenario file for mode "sim", relative to this config file's folder unless absolute.
     scenario: Path = Path("scenarios/demo.toml")
     # virtual: simulated time runs as fast as the CPU allows | real: wall-clock time.
-    time: str = Field(default="virtual", pattern="^(virtual|real)$")
+    time: SimTime = SimTime.VIRTUAL
 
 
 class PaperSettings(_Section):
@@ -202,12 +209,17 @@ class PaperSettings(_Section):
     balances: dict[Asset, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict)
 
 
+class OnRestart(StrEnum):
+    CANCEL = "cancel"  # cancel our orders found open at start-up
+    ADOPT = "adopt"  # let them work for one child timeout, then cancel the rest
+
+
 class JournalSettings(_Section):
     # SQLite file; relative to this config file's folder unless absolute. Put it on a volume.
     path: Path = Path("journal.sqlite")
     # Our orders found open at start-up: "cancel" them, or "adopt" them (let them work for one
     # child timeout, then cancel the rest).
-    on_restart: str = Field(default="cancel", pattern="^(cancel|adopt)$")
+    on_restart: OnRestart = OnRestart.CANCEL
 
 
 class RiskSettings(_Section):
@@ -223,19 +235,20 @@ class RiskSettings(_Section):
     max_balance_jump_pct: Annotated[Decimal, Field(gt=0)] = Decimal(1)
 
 
+def _schedule(value: object) -> Schedule:
+    if isinstance(value, Schedule):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a schedule is text like 'every 7d' or 'daily 08:00'")
+    return Schedule.parse(value)
+
+
 class LoopSettings(_Section):
     poll_interval: Annotated[float, Field(gt=0)] = 60.0
     cooldown: Annotated[float, Field(gt=0)] = 300.0
     # A periodic rebalance to target, whatever the drift (UTC): "every 7d", "daily 08:00",
     # "weekly mon 08:00". Default: none (rebalance only when an asset leaves its band).
-    schedule: str | None = None
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str | None) -> str | None:
-        if value is not None:
-            Schedule.parse(value)
-        return value
+    schedule: Annotated[Schedule, PlainValidator(_schedule), PlainSerializer(str)] | None = None
 
 
 class LogSettings(_Section):
@@ -357,6 +370,11 @@ class Settings(BaseSettings):
             self.bands.to_band(), {a: b.to_band() for a, b in self.bands.overrides.items()}
         )
 
+    def portfolio_spec(self) -> PortfolioSpec:
+        """The portfolio the user asks for, as the domain's value."""
+        p = self.portfolio
+        return PortfolioSpec(p.quote, dict(p.targets), self.bands_model(), p.quote_reserve)
+
 
 def load_settings(path: Path | None) -> Settings:
     """Read, merge and validate the configuration, or raise ConfigError listing every problem."""
@@ -387,6 +405,15 @@ def load_settings(path: Path | None) -> Settings:
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def sim_server_credentials(default_key: str, default_secret: str) -> tuple[str, str]:
+    """The key and secret `rebalance-bot sim-server` accepts: REBALANCE_EXCHANGE__API_KEY and
+    REBALANCE_EXCHANGE__SECRET when set, so that `run` against the server signs with the same
+    variables it would use on Binance; else the given defaults (the server's local test keys)."""
+    key = os.environ.get(f"{ENV_PREFIX}EXCHANGE__API_KEY") or default_key
+    secret = os.environ.get(f"{ENV_PREFIX}EXCHANGE__SECRET") or default_secret
+    return key, secret
 
 
 def _secrets_in_file(data: dict[str, Any]) -> list[str]:

@@ -14,9 +14,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from bot.domain.errors import DomainError
 from bot.domain.market import Market, OrderBook
-from bot.errors import SnapshotError
+from bot.errors import DomainError, SnapshotError
 
 MARKET_FIELDS = ("amount_step", "price_tick", "min_amount", "min_cost", "maker_fee", "taker_fee")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
-from bot.domain.errors import DomainError
+from bot.errors import DomainError
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -25,6 +25,19 @@ class Side(StrEnum):
     @property
     def opposite(self) -> Side:
         return Side.SELL if self is Side.BUY else Side.BUY
+
+
+def bps(part: Decimal, whole: Decimal) -> Decimal:
+    """`part` in basis points of `whole` (0 when `whole` is 0): a fee of a cost, a spread."""
+    return part / whole * BPS if whole else ZERO
+
+
+def signed_bps(side: Side, reference: Decimal, price: Decimal) -> Decimal:
+    """What trading `side` at `price` costs against `reference`, in bps: positive when worse (a
+    buy above the reference, a sell below it), negative when better. The one formula for
+    implementation shortfall, book impact and an adverse move of the mid."""
+    move = bps(price - reference, reference)
+    return move if side is Side.BUY else -move
 
 
 def floor_to_step(value: Decimal, step: Decimal) -> Decimal:
@@ -206,7 +219,7 @@ class OrderBook:
         mid = self.mid
         if mid is None:
             return None
-        return (self.asks[0].price - self.bids[0].price) / mid * BPS
+        return bps(self.asks[0].price - self.bids[0].price, mid)
 
     def touch(self, side: Side) -> Decimal | None:
         """The price an order of `side` takes at first: best ask for a buy, best bid for a sell."""
@@ -254,8 +267,7 @@ class OrderBook:
         fill = self.take(side, amount)
         if mid is None or fill is None or fill.amount == 0:
             return None
-        signed = fill.average - mid if side is Side.BUY else mid - fill.average
-        return signed / mid * BPS
+        return signed_bps(side, mid, fill.average)
 
     def half_spread_fraction(self) -> Decimal | None:
         mid = self.mid

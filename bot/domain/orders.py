@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from bot.domain.errors import DomainError
 from bot.domain.market import ZERO, Side
+from bot.errors import DomainError
 
 
 class TimeInForce(StrEnum):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from bot.domain.market import BPS, ONE, ZERO, Market, OrderBook, Side
+from bot.domain.market import BPS, ONE, ZERO, Market, OrderBook, Side, bps
 from bot.domain.portfolio import Valuation
 
 # In band_edge mode an asset is moved this fraction of its half band width inside the edge, so fees
@@ -96,7 +96,7 @@ class Plan:
 
     @property
     def est_cost_bps(self) -> Decimal:
-        return self.est_cost / self.turnover * BPS if self.turnover else ZERO
+        return bps(self.est_cost, self.turnover)
 
 
 @dataclass(frozen=True, slots=True)

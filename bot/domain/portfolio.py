@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from bot.domain.errors import DomainError, NoPriceError
 from bot.domain.market import ZERO, Market, OrderBook
+from bot.errors import DomainError, NoPriceError
 
 
 class BandKind(StrEnum):
@@ -210,6 +210,34 @@ def value_portfolio(
     return Valuation(
         quote, total, positions, min(reserve, balances.get(quote, ZERO)), unmanaged, prices
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioSpec:
+    """What the user asks of the portfolio: target weights in one quote currency, the tolerance
+    bands, and a reserve of the quote that is never traded."""
+
+    quote: str
+    targets: Mapping[str, Decimal]
+    bands: Bands
+    reserve: Decimal = ZERO
+
+    @property
+    def managed(self) -> frozenset[str]:
+        """The assets the bot trades: the targets and the quote."""
+        return frozenset(self.targets) | {self.quote}
+
+    def value(
+        self,
+        balances: Mapping[str, Decimal],
+        markets: Mapping[str, Market],
+        books: Mapping[str, OrderBook],
+    ) -> Valuation:
+        """The managed portfolio valued at mid. Raises NoPriceError for an asset with no price."""
+        prices = PriceMap(self.quote, markets, books)
+        return value_portfolio(
+            balances, self.targets, self.quote, self.bands, prices, reserve=self.reserve
+        )
 
 
 def relevant_symbols(markets: Mapping[str, Market], managed: set[str], quote: str) -> set[str]:

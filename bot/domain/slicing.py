@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from bot.domain.errors import DomainError
-from bot.domain.market import BPS, ZERO, Market, OrderBook, Side
+from bot.domain.market import ZERO, Market, OrderBook, Side, signed_bps
 from bot.domain.orders import TimeInForce
+from bot.errors import DomainError
 
 
 class Style(StrEnum):
@@ -112,8 +112,7 @@ Decision = Child | Wait | Done | Halt
 
 def adverse_move_bps(side: Side, arrival_mid: Decimal, mid: Decimal) -> Decimal:
     """How far the mid moved against the leg since arrival, in bps (negative: in our favour)."""
-    move = (mid - arrival_mid) / arrival_mid * BPS
-    return move if side is Side.BUY else -move
+    return signed_bps(side, arrival_mid, mid)
 
 
 def phase_for(policy: ExecutionPolicy, elapsed: float) -> Phase:

@@ -1,8 +1,9 @@
 """The gateway: the only code that talks to ccxt (or a backend with ccxt's unified API).
 
-It paces requests (asyncio-throttle; ccxt's own limiter is switched off by the backend factory so
-the two do not stack), retries transient failures with exponential backoff and jitter, converts
-ccxt's dicts and floats into domain values once, and turns ccxt's exceptions into ours.
+It paces requests (asyncio-throttle; ccxt's own limiter is switched off by the client factory,
+`connect.py`, so the two do not stack), retries transient failures with exponential backoff and
+jitter, converts ccxt's dicts into domain values once (`codec.py`), and turns ccxt's exceptions
+into ours. What differs between exchanges comes from the exchange's profile (`profile.py`).
 
 ccxt's hierarchy decides the order of every `except` here: `RequestTimeout`, `DDoSProtection`,
 `RateLimitExceeded`, `ExchangeNotAvailable` and `InvalidNonce` are `NetworkError`s;
@@ -10,8 +11,9 @@ ccxt's hierarchy decides the order of every `except` here: `RequestTimeout`, `DD
 `PermissionDenied` and `AccountSuspended` are `AuthenticationError`s.
 
 Placement is idempotent. Every order carries a client order id. A `NetworkError` from
-`create_order` is ambiguous (the order may exist), so the gateway looks the order up by its client
-id before it decides to send again: a lost reply never yields two orders.
+`create_order` (or another of the profile's ambiguous errors) leaves the order's fate unknown, so
+the gateway looks the order up by its client id before it decides to send again: a lost reply never
+yields two orders.
 """
 
 from __future__ import annotations
@@ -23,15 +25,35 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import ccxt.async_support as ccxt
 from asyncio_throttle.throttler import Throttler
 
-from bot.domain.market import ZERO, Level, Market, OrderBook, Side
-from bot.domain.orders import FillReport, OrderReport, OrderRequest, OrderStatus, TimeInForce
-from bot.errors import BotError
+from bot.domain.market import Market, OrderBook
+from bot.domain.orders import FillReport, OrderReport, OrderRequest, TimeInForce
+from bot.errors import (
+    AmbiguousOrder,
+    AuthFailed,
+    ExchangeUnavailable,
+    GatewayError,
+    InsufficientBalance,
+    OrderRejected,
+    OrderUnknown,
+    WouldCross,
+)
+from bot.exchange.codec import (
+    FINAL_STATUSES,
+    Balances,
+    balances_from_ccxt,
+    book_from_ccxt,
+    fill_from_ccxt,
+    market_from_ccxt,
+    order_from_ccxt,
+    top_from_ticker,
+)
+from bot.exchange.profile import ExchangeProfile
+from bot.exchange.profiles import profile_for
 from bot.observability import get_logger
 
 log = get_logger("bot.exchange")
@@ -43,198 +65,11 @@ Sleep = Callable[[float], Awaitable[None]]
 request_counter: ContextVar[list[int] | None] = ContextVar("request_counter", default=None)
 
 
-class GatewayError(BotError):
-    """An exchange call failed in a way the caller must handle."""
-
-
-class ExchangeUnavailable(GatewayError):
-    """Transient failures went on past the retry budget."""
-
-
-class AuthFailed(GatewayError):
-    """The exchange refused the credentials or the permission: stop trading, tell the operator."""
-
-
-class InsufficientBalance(GatewayError):
-    """The exchange says the account cannot pay for the order."""
-
-
-class OrderRejected(GatewayError):
-    """The order breaks a rule (filters, price, amount); sending it again would fail again."""
-
-
-class WouldCross(OrderRejected):
-    """A post-only order would have taken liquidity and was refused."""
-
-
-class OrderUnknown(GatewayError):
-    """The exchange does not know that order."""
-
-
-class AmbiguousOrder(GatewayError):
-    """An order may exist and the exchange could not be asked: reconcile before acting."""
-
-
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     attempts: int = 5  # total tries per call
     base_delay: float = 0.5  # seconds, doubled each retry
     max_delay: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Balances:
-    free: Mapping[str, Decimal]
-    used: Mapping[str, Decimal]
-
-    def total(self, asset: str) -> Decimal:
-        return self.free.get(asset, ZERO) + self.used.get(asset, ZERO)
-
-
-def dec(value: Any) -> Decimal:
-    """A ccxt number (float, int or numeric string) as an exact Decimal of what was printed."""
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"not a number: {value!r}")
-    text = str(value)
-    if isinstance(value, float) and text.endswith(".0"):
-        text = text[:-2]  # 5.0 -> 5: the exchange sent an integer
-    return Decimal(text)
-
-
-def _opt(value: Any) -> Decimal | None:
-    return None if value is None else dec(value)
-
-
-def _step(precision: Any, mode: int) -> tuple[Decimal, int | None]:
-    """(step, significant digits) from a ccxt precision value in the exchange's precision mode."""
-    if precision is None:
-        return Decimal("1e-8"), None
-    if mode == ccxt.TICK_SIZE:
-        return dec(precision), None
-    if mode == ccxt.DECIMAL_PLACES:
-        return Decimal(1).scaleb(-int(precision)), None
-    if mode == ccxt.SIGNIFICANT_DIGITS:
-        return Decimal("1e-18"), int(precision)
-    raise ValueError(f"unknown ccxt precision mode {mode}")
-
-
-def market_from_ccxt(raw: Mapping[str, Any], mode: int, default_fees: Mapping[str, Any]) -> Market:
-    precision = raw.get("precision") or {}
-    limits = raw.get("limits") or {}
-    amount_step, amount_digits = _step(precision.get("amount"), mode)
-    price_tick, price_digits = _step(precision.get("price"), mode)
-    maker = raw.get("maker", default_fees.get("maker"))
-    taker = raw.get("taker", default_fees.get("taker"))
-    return Market(
-        symbol=raw["symbol"],
-        base=raw["base"],
-        quote=raw["quote"],
-        amount_step=amount_step,
-        price_tick=price_tick,
-        min_amount=_opt((limits.get("amount") or {}).get("min")) or ZERO,
-        min_cost=_opt((limits.get("cost") or {}).get("min")) or ZERO,
-        maker_fee=_opt(maker) or ZERO,
-        taker_fee=_opt(taker) or ZERO,
-        amount_digits=amount_digits,
-        price_digits=price_digits,
-    )
-
-
-def book_from_ccxt(symbol: str, raw: Mapping[str, Any]) -> OrderBook:
-    return OrderBook.from_pairs(
-        symbol,
-        ((dec(p), dec(a)) for p, a, *_ in raw.get("bids") or ()),
-        ((dec(p), dec(a)) for p, a, *_ in raw.get("asks") or ()),
-    )
-
-
-_STATUS = {
-    "open": OrderStatus.OPEN,
-    "closed": OrderStatus.CLOSED,
-    "canceled": OrderStatus.CANCELED,
-    "cancelled": OrderStatus.CANCELED,
-    "expired": OrderStatus.EXPIRED,
-    "rejected": OrderStatus.REJECTED,
-}
-
-
-# Seconds after a send during which a lost request may still reach the exchange: Binance drops a
-# request older than its recvWindow (set to 5000 ms by the backend factory), plus a margin.
-AMBIGUITY_WINDOW = 6.0
-
-# Exchange answers that mean "bad key" whatever class ccxt gives them: after one successful
-# private call, ccxt's binance maps -2015 (invalid key, IP or permissions) to DDoSProtection.
-AUTH_FAILURE_MARKERS = ('"code":-2015', '"code":-2014', "Invalid API-key", "API-key format invalid")
-
-
-def _is_auth_failure(exc: Exception) -> bool:
-    text = str(exc).replace(" ", "")
-    return any(marker.replace(" ", "") in text for marker in AUTH_FAILURE_MARKERS)
-
-
-_FINAL = frozenset({"closed", "canceled", "cancelled", "expired", "rejected"})
-
-
-def _fee(raw: Mapping[str, Any]) -> tuple[Decimal, str | None]:
-    fees = raw.get("fees") or ([raw["fee"]] if raw.get("fee") else [])
-    total = ZERO
-    currency = None
-    for fee in fees:
-        if fee and fee.get("cost") is not None:
-            total += dec(fee["cost"])
-            currency = fee.get("currency") or currency
-    return total, currency
-
-
-def order_from_ccxt(raw: Mapping[str, Any]) -> OrderReport:
-    filled = _opt(raw.get("filled")) or ZERO
-    average = _opt(raw.get("average"))
-    cost = _opt(raw.get("cost"))
-    if average is None and filled > 0 and cost:
-        average = cost / filled
-    fee, fee_currency = _fee(raw)
-    status = _STATUS.get(str(raw.get("status")), OrderStatus.OPEN)
-    info = raw.get("info") or {}
-    # A Binance cancel reply names the cancel request in clientOrderId and the order itself in
-    # origClientOrderId; ccxt passes both through.
-    client_id = (info.get("origClientOrderId") if isinstance(info, dict) else None) or raw.get(
-        "clientOrderId"
-    )
-    return OrderReport(
-        client_id=client_id,
-        exchange_id=str(raw["id"]),
-        symbol=raw["symbol"],
-        side=Side(raw["side"]),
-        amount=_opt(raw.get("amount")) or filled,
-        price=_opt(raw.get("price")),
-        status=status,
-        filled=filled,
-        average=average,
-        fee=fee,
-        fee_currency=fee_currency,
-        timestamp_ms=raw.get("timestamp"),
-    )
-
-
-def fill_from_ccxt(raw: Mapping[str, Any]) -> FillReport:
-    fee, fee_currency = _fee(raw)
-    taker_or_maker = raw.get("takerOrMaker")
-    info = raw.get("info") or {}
-    return FillReport(
-        trade_id=str(raw["id"]),
-        exchange_order_id=str(raw.get("order")),
-        client_id=raw.get("clientOrderId") or info.get("clientOrderId"),
-        symbol=raw["symbol"],
-        side=Side(raw["side"]),
-        amount=dec(raw["amount"]),
-        price=dec(raw["price"]),
-        fee=fee,
-        fee_currency=fee_currency,
-        maker=None if taker_or_maker is None else taker_or_maker == "maker",
-        timestamp_ms=raw.get("timestamp"),
-    )
 
 
 class Gateway:
@@ -249,16 +84,22 @@ class Gateway:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         now: Callable[[], float] = time.monotonic,
-        ambiguity_window: float = AMBIGUITY_WINDOW,
+        profile: ExchangeProfile | None = None,
+        ambiguity_window: float | None = None,
     ) -> None:
         self.exchange = exchange
+        # The exchange's facts; by default, the profile of the exchange object's ccxt id.
+        self.profile = profile or profile_for(str(getattr(exchange, "id", "")))
         rate = requests_per_second or 1000.0 / max(float(getattr(exchange, "rateLimit", 50)), 1.0)
         # Pace in whole-second windows: `rate` calls per second, at least one.
         self._throttler = Throttler(rate_limit=max(1, int(rate)), period=1.0)
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._now = now
-        self.ambiguity_window = ambiguity_window
+        self.ambiguity_window = (
+            self.profile.ambiguity_window if ambiguity_window is None else ambiguity_window
+        )
+        self._ambiguous = tuple(getattr(ccxt, name) for name in self.profile.ambiguous_errors)
         self._rng = rng or random.Random()
         self.markets: dict[str, Market] = {}
         self.requests = 0  # calls sent to the exchange, retries included
@@ -294,7 +135,7 @@ class Gateway:
             try:
                 return await self._send(method, *args, **kwargs)
             except ccxt.OperationFailed as exc:  # network errors, and "status unknown" replies
-                if _is_auth_failure(exc):
+                if self.profile.is_auth_failure(exc):
                     raise self._translate(method, ccxt.AuthenticationError(str(exc))) from exc
                 attempt += 1
                 if attempt >= self.retry.attempts:
@@ -362,16 +203,7 @@ class Gateway:
         return markets
 
     async def fetch_balances(self) -> Balances:
-        raw = await self._call("fetch_balance")
-        free: dict[str, Decimal] = {}
-        used: dict[str, Decimal] = {}
-        for asset, amounts in (raw.get("free") or {}).items():
-            if amounts is not None:
-                free[asset] = dec(amounts)
-        for asset, amounts in (raw.get("used") or {}).items():
-            if amounts is not None:
-                used[asset] = dec(amounts)
-        return Balances(free, used)
+        return balances_from_ccxt(await self._call("fetch_balance"))
 
     async def fetch_order_book(self, symbol: str, depth: int | None = None) -> OrderBook:
         raw = await self._call("fetch_order_book", symbol, depth)
@@ -391,28 +223,26 @@ class Gateway:
         raw = await self._call("fetch_tickers", wanted)
         tops: dict[str, OrderBook] = {}
         for symbol in wanted:
-            t = raw.get(symbol) or {}
-            bid, ask = t.get("bid"), t.get("ask")
-            if not bid or not ask:
-                continue
-            tops[symbol] = OrderBook(
-                symbol,
-                (Level(dec(bid), _opt(t.get("bidVolume")) or ZERO),),
-                (Level(dec(ask), _opt(t.get("askVolume")) or ZERO),),
-            )
+            top = top_from_ticker(symbol, raw.get(symbol) or {})
+            if top is not None:
+                tops[symbol] = top
         return tops
 
     async def fetch_order(self, symbol: str, client_id: str) -> OrderReport | None:
         """Look an order up by our client id; None when the exchange does not know it."""
+        params = {self.profile.client_id.lookup_param: client_id}
         try:
-            raw = await self._call("fetch_order", client_id, symbol, {"clientOrderId": client_id})
+            raw = await self._call("fetch_order", client_id, symbol, params)
         except OrderUnknown:
             return None
-        return order_from_ccxt(raw)
+        return self._order(raw)
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         raw = await self._call("fetch_open_orders", symbol)
-        return [order_from_ccxt(o) for o in raw]
+        return [self._order(o) for o in raw]
+
+    def _order(self, raw: Mapping[str, Any]) -> OrderReport:
+        return order_from_ccxt(raw, self.profile.client_id.reply_keys)
 
     async def fetch_my_trades(
         self, symbol: str, since_ms: int | None = None, limit: int | None = None
@@ -436,7 +266,7 @@ class Gateway:
             reason = f"price {request.price} is not on the tick {market.price_tick}"
         if reason is not None:
             raise OrderRejected(f"{request.symbol} {request.client_id}: {reason}; not sent")
-        params: dict[str, Any] = {"clientOrderId": request.client_id}
+        params: dict[str, Any] = {self.profile.client_id.param: request.client_id}
         if request.post_only:
             params["postOnly"] = True
         elif request.time_in_force is not TimeInForce.GTC:
@@ -447,13 +277,13 @@ class Gateway:
             sent_at = self._now()
             try:
                 raw = await self._send("create_order", *args, float(request.price), params)
-                return order_from_ccxt(
+                return self._order(
                     {**raw, "clientOrderId": raw.get("clientOrderId") or request.client_id}
                 )
-            except ccxt.OperationFailed as exc:
-                # A network error, or Binance's "execution status unknown" (-1006, -1000, -1001,
-                # OperationFailed in ccxt): the order may exist.
-                if _is_auth_failure(exc):
+            except self._ambiguous as exc:
+                # A network error, or an "execution status unknown" reply (the profile's
+                # ambiguous errors): the order may exist.
+                if self.profile.is_auth_failure(exc):
                     raise self._translate(
                         "create_order", ccxt.AuthenticationError(str(exc))
                     ) from exc
@@ -487,8 +317,8 @@ class Gateway:
 
     async def _settle_ambiguous(self, request: OrderRequest, sent_at: float) -> OrderReport | None:
         """After an ambiguous send: look the order up by its client id; if it is not there, wait
-        until the exchange would refuse the lost request as too old (`ambiguity_window`: Binance's
-        recvWindow and a margin) and look again. Only then is it safe to send it again."""
+        until the exchange would refuse the lost request as too old (`ambiguity_window`: the
+        profile's receive window and a margin) and look again. Only then may it be sent again."""
         found = await self._find_after_failure(request)
         if found is not None:
             log.info("order_found_after_failure", client_id=request.client_id, id=found.exchange_id)
@@ -515,16 +345,21 @@ class Gateway:
     async def cancel_order(self, symbol: str, exchange_id: str) -> OrderReport | None:
         """Cancel; returns the final report, or None when the exchange does not know the order.
 
-        The cancel reply is used when it is a complete, final order (Binance's is); otherwise
-        one more query asks for the order's final state.
+        The cancel reply is used when the profile says cancel replies are final and this one is a
+        complete, final order; otherwise one more query asks for the order's final state.
         """
         raw: Any = None
         with contextlib.suppress(OrderUnknown):  # already filled or cancelled: query below
             raw = await self._call("cancel_order", exchange_id, symbol)
-        if isinstance(raw, dict) and raw.get("status") in _FINAL and raw.get("filled") is not None:
-            return order_from_ccxt(raw)
+        if (
+            self.profile.cancel_reply_final
+            and isinstance(raw, dict)
+            and raw.get("status") in FINAL_STATUSES
+            and raw.get("filled") is not None
+        ):
+            return self._order(raw)
         try:
             raw = await self._call("fetch_order", exchange_id, symbol)
         except OrderUnknown:
             return None
-        return order_from_ccxt(raw)
+        return self._order(raw)

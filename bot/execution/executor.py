@@ -12,13 +12,11 @@ implementation shortfall in bps, price and fees apart and together.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import StrEnum
 from typing import Protocol
 
 from bot.clock import Clock
-from bot.domain.market import BPS, ONE, ZERO, Market, Side
+from bot.domain.market import ONE, ZERO, Market, Side
 from bot.domain.orders import FillReport, OrderReport, OrderRequest, OrderStatus
 from bot.domain.planner import Leg
 from bot.domain.slicing import (
@@ -32,28 +30,23 @@ from bot.domain.slicing import (
     Wait,
     next_child,
 )
-from bot.exchange.gateway import (
+from bot.domain.status import ChildOutcome, LegOutcome
+from bot.errors import (
     AmbiguousOrder,
     AuthFailed,
-    Gateway,
     GatewayError,
     InsufficientBalance,
     OrderRejected,
     WouldCross,
-    request_counter,
 )
+from bot.exchange.gateway import Gateway, request_counter
+from bot.execution.reports import LegReport
 from bot.observability import get_logger
 
 log = get_logger("bot.execution")
 
 
 CANCEL_ATTEMPTS = 5
-
-
-class LegOutcome(StrEnum):
-    DONE = "done"  # filled, or the remainder is dust
-    HALTED = "halted"  # given up: guard deadline, leg deadline, exchange refusal
-    FAILED = "failed"  # an error the executor cannot work around
 
 
 class Recorder(Protocol):
@@ -75,55 +68,6 @@ class NullRecorder:
 
     def fills(self, leg_key: str, fills: list[FillReport]) -> None:
         pass
-
-
-@dataclass
-class LegReport:
-    key: str
-    symbol: str
-    side: Side
-    planned: Decimal
-    arrival_mid: Decimal
-    filled: Decimal = ZERO
-    cost: Decimal = ZERO  # market quote paid (buy) or received (sell), before fees
-    fees: Decimal = ZERO  # in the market's quote
-    children: int = 0
-    requests: int = 0
-    outcome: LegOutcome = LegOutcome.DONE
-    reason: str = ""
-    started: float = 0.0
-    finished: float = 0.0
-    client_ids: list[str] = field(default_factory=list)
-    order_ids: set[str] = field(default_factory=set)
-    children_filled: int = 0  # children that filled at least in part
-    children_cancelled: int = 0  # children cancelled or expired with something unfilled
-    children_rejected: int = 0  # refused by the exchange (post-only crossing, funds)
-    budget: Decimal | None = None  # most this leg may spend (buys), fees included
-
-    @property
-    def average(self) -> Decimal | None:
-        return self.cost / self.filled if self.filled else None
-
-    @property
-    def price_bps(self) -> Decimal:
-        """Shortfall from the price alone: paid above (bought) or received below (sold) arrival."""
-        avg = self.average
-        if avg is None:
-            return ZERO
-        signed = avg - self.arrival_mid if self.side is Side.BUY else self.arrival_mid - avg
-        return signed / self.arrival_mid * BPS
-
-    @property
-    def fee_bps(self) -> Decimal:
-        return self.fees / self.cost * BPS if self.cost else ZERO
-
-    @property
-    def shortfall_bps(self) -> Decimal:
-        return self.price_bps + self.fee_bps
-
-    @property
-    def duration(self) -> float:
-        return self.finished - self.started
 
 
 def _rejected(request: OrderRequest) -> OrderReport:
@@ -186,7 +130,7 @@ class Executor:
         """Work one leg. A buy spends at most `budget` of the asset it spends, fees included
         (the quote the plan gave it: never the reserve, never another leg's share)."""
         market = self.gateway.markets[leg.symbol]
-        report = LegReport(key, leg.symbol, leg.side, leg.amount, arrival_mid)
+        report = LegReport(key, leg.symbol, leg.side, leg.amount, arrival_mid, market.quote)
         report.budget = budget
         report.started = self.clock.time()
         counter = [0]
@@ -266,7 +210,7 @@ class Executor:
             paused_since = None
             filled_before = report.filled
             outcome = await self._child(market, decision, report)
-            if outcome == "funds":
+            if outcome is ChildOutcome.REFUSED:
                 return
             filled = report.filled - filled_before
             if decision.phase is Phase.PASSIVE and policy.style is Style.PASSIVE_THEN_TAKE:
@@ -276,7 +220,7 @@ class Executor:
             elif decision.phase is Phase.TAKE and filled > 0:
                 await self.clock.sleep(policy.child_timeout)  # let the book refill
 
-    async def _child(self, market: Market, child: Child, report: LegReport) -> str:
+    async def _child(self, market: Market, child: Child, report: LegReport) -> ChildOutcome:
         """Place one child and see it to a final state. Returns how it ended."""
         report.children += 1
         client_id = f"{report.key}c{report.children}"
@@ -297,18 +241,18 @@ class Executor:
             report.children_rejected += 1
             self.recorder.child_update(report.key, _rejected(request))
             await self.clock.sleep(min(1.0, self.policy.child_timeout))
-            return "crossed"
+            return ChildOutcome.CROSSED
         except InsufficientBalance as exc:
             report.children_rejected += 1
             self.recorder.child_update(report.key, _rejected(request))
             report.outcome, report.reason = LegOutcome.HALTED, f"insufficient balance: {exc}"
             log.warning("child_unfunded", leg=report.key, client_id=client_id)
-            return "funds"
+            return ChildOutcome.REFUSED
         except OrderRejected as exc:
             report.children_rejected += 1
             self.recorder.child_update(report.key, _rejected(request))
             report.outcome, report.reason = LegOutcome.HALTED, str(exc)
-            return "funds"
+            return ChildOutcome.REFUSED
         self.recorder.child_update(report.key, order)
         report.order_ids.add(order.exchange_id)
         if not order.status.is_final:
@@ -330,7 +274,7 @@ class Executor:
         )
         if self.progress is not None:
             self.progress(report)
-        return "done"
+        return ChildOutcome.SETTLED
 
     async def _wait(self, market: Market, order: OrderReport) -> OrderReport:
         """Let a resting child work for its life, then cancel what is left. The cancel reply

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.domain.errors import NoPriceError
 from bot.domain.portfolio import Valuation
-from bot.exchange.backends import Backend
-from bot.exchange.gateway import AuthFailed, GatewayError
-from bot.execution.executor import Executor, LegReport
-from bot.journal import Journal
+from bot.domain.status import RebalanceStatus
+from bot.errors import AuthFailed, GatewayError, NoPriceError
+from bot.execution.reports import RebalanceReport
 from bot.metrics import Metrics
 from bot.notify import (
     HALT,
@@ -31,11 +28,9 @@ from bot.notify import (
 )
 from bot.observability import get_logger
 from bot.runtime.killswitch import RiskGuard
-from bot.runtime.planning import valuation_from_snapshot
-from bot.runtime.rebalance import RebalanceReport, instance_tag, rebalance_once, take_snapshot
+from bot.runtime.rebalance import Rebalancer, instance_tag
 from bot.runtime.reconcile import ReconcileReport, reconcile
-from bot.runtime.schedule import Schedule
-from bot.settings import Settings
+from bot.settings import LoopSettings
 
 log = get_logger("bot.daemon")
 
@@ -52,36 +47,38 @@ class RunResult:
 
 
 class Daemon:
+    """The loop around one account's `Rebalancer`. Built by `runtime.wiring.build_daemon`.
+
+    `adopt_on_restart`: orders of an earlier run found open at start-up are left to work for
+    `adopt_for` seconds before the rest is cancelled (else cancelled at once)."""
+
     def __init__(
         self,
-        settings: Settings,
-        backend: Backend,
-        journal: Journal,
-        progress: Callable[[LegReport], None] | None = None,
+        rebalancer: Rebalancer,
+        guard: RiskGuard,
+        loop: LoopSettings,
+        *,
+        adopt_on_restart: bool = False,
+        adopt_for: float = 10.0,
+        description: str = "",
         metrics: Metrics | None = None,
         notifier: Notifier | None = None,
     ) -> None:
-        self.settings = settings
-        self.backend = backend
-        self.journal = journal
-        self.clock = backend.clock
-        self.gateway = backend.gateway
-        self.executor = Executor(
-            self.gateway,
-            settings.execution.policy(),
-            self.clock,
-            recorder=journal,
-            book_depth=settings.execution.book_depth,
-            progress=progress,
-        )
+        self.rebalancer = rebalancer
+        self.guard = guard
+        self.loop = loop
+        self.adopt_on_restart = adopt_on_restart
+        self.adopt_for = adopt_for
+        self.description = description
+        self.journal = rebalancer.journal
+        self.clock = rebalancer.clock
+        self.gateway = rebalancer.gateway
+        self.executor = rebalancer.executor
         self.metrics = metrics
         self.notifier = notifier
-        if metrics is not None:
-            backend.gateway.on_error = metrics.api_error
-        self.guard = RiskGuard(settings.risk, journal)
         self.reconciled: ReconcileReport | None = None
         self._notices: set[asyncio.Task[None]] = set()
-        self.schedule = Schedule.parse(settings.loop.schedule) if settings.loop.schedule else None
+        self.schedule = loop.schedule
         # A schedule counts from the bot's start: the first periodic rebalance is one period on.
         self._last_scheduled: float | None = self.clock.time()
         self._stop = asyncio.Event()
@@ -101,8 +98,8 @@ class Daemon:
 
     async def poll(self) -> Valuation:
         # One balance request and one tickers request; order books only when it trades.
-        snap = await take_snapshot(self.gateway, self.settings, self.clock, depth=False)
-        valuation = valuation_from_snapshot(self.settings, snap)
+        snap = await self.rebalancer.snapshot(depth=False)
+        valuation = self.rebalancer.value(snap)
         self.last_poll = self.clock.time()
         if self.metrics is not None:
             self.metrics.observe_poll(valuation, self.last_poll)
@@ -125,8 +122,8 @@ class Daemon:
         result = RunResult()
         log.info(
             "started",
-            backend=self.backend.description,
-            mode=self.settings.exchange.mode.value,
+            backend=self.description,
+            mode=self.rebalancer.mode,
             instance=instance_tag(self.journal),
         )
         scripted = once or until_balanced
@@ -136,8 +133,8 @@ class Daemon:
                 self.gateway,
                 self.journal,
                 self.clock,
-                adopt=self.settings.journal.on_restart == "adopt",
-                adopt_for=self.settings.execution.child_timeout,
+                adopt=self.adopt_on_restart,
+                adopt_for=self.adopt_for,
             )
             while not self._stop.is_set():
                 valuation = await self._watch(result)
@@ -151,7 +148,7 @@ class Daemon:
                     rounds += 1
                     if scheduled:
                         self._last_scheduled = self.clock.time()
-                        log.info("scheduled_rebalance", schedule=self.settings.loop.schedule)
+                        log.info("scheduled_rebalance", schedule=str(self.schedule))
                     await self._rebalance(result, valuation, scheduled)
                 if once or (scripted and result.halted):
                     break
@@ -160,7 +157,7 @@ class Daemon:
                         break
                     if valuation is not None:
                         continue
-                await self._sleep(self.settings.loop.poll_interval)
+                await self._sleep(self.loop.poll_interval)
         except AuthFailed as exc:
             self._halt(result, str(exc))
             log.error("auth_failed", error=str(exc))
@@ -213,12 +210,7 @@ class Daemon:
             # Orders a failed leg may have left behind (a lost reply, a cancel that did not go
             # through) are settled first: nothing new is placed beside them.
             await reconcile(self.gateway, self.journal, self.clock)
-            report = await rebalance_once(
-                self.gateway,
-                self.settings,
-                self.clock,
-                self.journal,
-                self.executor,
+            report = await self.rebalancer.run(
                 veto=lambda plan: self.guard.check_plan(plan, self.clock.time()),
                 scheduled=scheduled,
             )
@@ -241,7 +233,11 @@ class Daemon:
                 self.metrics.rebalance_finished(report)
             if self.notifier is not None:
                 await self.notifier.send(REBALANCE_FINISHED, *report_summary(report))
-        reason = report.reason if report.status == "refused" else self.guard.after_rebalance(report)
+        reason = (
+            report.reason
+            if report.status is RebalanceStatus.REFUSED
+            else self.guard.after_rebalance(report)
+        )
         if reason:
             self._halt(result, reason)
 
@@ -262,7 +258,7 @@ class Daemon:
     def _cooled_down(self, scripted: bool) -> bool:
         if scripted or self._last_rebalance is None:
             return True
-        return self.clock.time() - self._last_rebalance >= self.settings.loop.cooldown
+        return self.clock.time() - self._last_rebalance >= self.loop.cooldown
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep on the backend's clock, waking early when a stop is requested."""

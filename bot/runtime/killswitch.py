@@ -20,8 +20,9 @@ from decimal import Decimal
 from bot.domain.market import ZERO
 from bot.domain.planner import Plan
 from bot.domain.portfolio import Valuation
+from bot.domain.status import RebalanceStatus
+from bot.execution.reports import RebalanceReport
 from bot.journal import Journal
-from bot.runtime.rebalance import RebalanceReport
 from bot.settings import RiskSettings
 
 DAY = 86_400.0
@@ -71,9 +72,9 @@ class RiskGuard:
         return None
 
     def after_rebalance(self, report: RebalanceReport) -> str | None:
-        if report.status == "stopped":  # an operator's stop is not a fault
+        if report.status is RebalanceStatus.STOPPED:  # an operator's stop is not a fault
             return None
-        if report.status == "failed":
+        if report.status is RebalanceStatus.FAILED:
             return self.rebalance_failed(f"rebalance {report.rebalance_id}: {report.reason}")
         self.rebalance_failures = 0
         if report.traded_value > 0 and report.shortfall_bps > self.limits.max_cost_bps:
@@ -81,7 +82,7 @@ class RiskGuard:
                 f"rebalance {report.rebalance_id} cost {report.shortfall_bps:.1f} bps vs arrival,"
                 f" above max_cost_bps {self.limits.max_cost_bps}"
             )
-        if report.status == "halted":
+        if report.status is RebalanceStatus.HALTED:
             return f"rebalance {report.rebalance_id} halted: {report.reason}"
         return None
 

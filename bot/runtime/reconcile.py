@@ -15,11 +15,10 @@ nothing is placed twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 
 from bot.clock import Clock
-from bot.domain.market import ZERO
 from bot.domain.orders import OrderReport
+from bot.domain.status import OrderState
 from bot.exchange.gateway import Gateway
 from bot.journal import Journal
 from bot.observability import get_logger
@@ -63,7 +62,7 @@ async def reconcile(
         report.checked += 1
         found = await gateway.fetch_order(order.symbol, order.client_id)
         if found is None:
-            journal.mark_order(order.client_id, "not_found")
+            journal.mark_order(order.client_id, OrderState.NOT_FOUND)
             report.never_arrived.append(order.client_id)
             continue
         journal.child_update(order.leg_key, found)
@@ -85,9 +84,8 @@ async def reconcile(
             report.cancelled.append(live.client_id or "")
     report.fills_recorded = await _missed_fills(gateway, journal)
     for row in interrupted:
-        rid = int(row["id"])
-        journal.mark_interrupted(rid, "the bot stopped mid-rebalance; reconciled at start-up")
-        report.interrupted_rebalances.append(rid)
+        journal.mark_interrupted(row.id, "the bot stopped mid-rebalance; reconciled at start-up")
+        report.interrupted_rebalances.append(row.id)
     log.info(
         "reconcile_finished",
         checked=report.checked,
@@ -103,19 +101,12 @@ async def reconcile(
 async def _missed_fills(gateway: Gateway, journal: Journal) -> int:
     """Record the trades of every journal order whose recorded fills fall short of its filled
     amount (the process died between the order's last report and the leg's trade query)."""
-    recorded_amount: dict[tuple[str, str], Decimal] = {}
-    for r in journal.db.execute("SELECT symbol, exchange_order_id, amount FROM fills"):
-        key = (r["symbol"], r["exchange_order_id"])
-        recorded_amount[key] = recorded_amount.get(key, ZERO) + Decimal(r["amount"])
     short: dict[str, dict[str, tuple[str | None, str]]] = {}
     since: dict[str, float] = {}
-    for r in journal.db.execute(
-        "SELECT symbol, exchange_id, leg_key, client_id, filled, created_at FROM orders"
-        " WHERE exchange_id IS NOT NULL AND exchange_id != ''"
-    ):
-        if recorded_amount.get((r["symbol"], r["exchange_id"]), ZERO) < Decimal(r["filled"]):
-            short.setdefault(r["symbol"], {})[r["exchange_id"]] = (r["leg_key"], r["client_id"])
-            since[r["symbol"]] = min(since.get(r["symbol"], r["created_at"]), r["created_at"])
+    for o in journal.orders_missing_fills():
+        assert o.exchange_id is not None
+        short.setdefault(o.symbol, {})[o.exchange_id] = (o.leg_key, o.client_id)
+        since[o.symbol] = min(since.get(o.symbol, o.created_at), o.created_at)
     known = journal.fill_ids()
     recorded = 0
     for symbol, ours in short.items():

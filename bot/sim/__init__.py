@@ -10,13 +10,14 @@ dynamics), `matching` (orders, fills, fees, balances), `faults` (injected errors
 `paper` (paper trading: the same account on a real exchange's public market data).
 """
 
+from bot.errors import ScenarioError
 from bot.sim.clock import Clock, RealClock, VirtualClock
 from bot.sim.exchange import SimExchange
 from bot.sim.faults import FaultConfig, FaultInjector
 from bot.sim.matching import MatchingEngine
 from bot.sim.model import BookModel, Event, EventKind, Regime
 from bot.sim.paper import ObservedBook, PaperExchange
-from bot.sim.scenario import Scenario, ScenarioError, load_scenario
+from bot.sim.scenario import Scenario, load_scenario
 
 __all__ = [
     "BookModel",

@@ -2,7 +2,7 @@
 
     runner, port = await start_server(load_scenario("config/scenarios/demo.toml"))
     exchange = ccxt.async_support.binance(
-        {**binance_client_config(f"http://127.0.0.1:{port}"),
+        {"urls": {"api": {"public": f"http://127.0.0.1:{port}/api/v3", ...}},
          "apiKey": LOCAL_TEST_API_KEY, "secret": LOCAL_TEST_SECRET,
          "options": {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]},
                      "fetchCurrencies": False, "fetchMargins": False}})
@@ -45,13 +45,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import hmac
 import ipaddress
 import json
 import math
-import os
 import random
 import re
 import signal
@@ -62,7 +60,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import ccxt
 import structlog
@@ -70,7 +68,6 @@ from aiohttp import web
 
 from bot.clock import Clock, RealClock
 from bot.domain.market import ZERO, Side, floor_to_step
-from bot.observability import register_secrets
 from bot.sim import binance_wire as wire
 from bot.sim.binance_wire import NotionalFilter
 from bot.sim.exchange import SimExchange
@@ -81,14 +78,13 @@ from bot.sim.structures import market_id
 
 log = structlog.get_logger("bot.sim.binance_front")
 
-# Local test keys: what `serve` uses when REBALANCE_EXCHANGE__API_KEY / __SECRET are not set.
-# They protect nothing (the server holds simulated money on 127.0.0.1); they exist so that the
-# client signs its requests exactly as it does against Binance.
+# Local test keys: what the server accepts unless it is given others (the `sim-server` command
+# passes the bot's own REBALANCE_EXCHANGE__API_KEY / __SECRET when they are set). They protect
+# nothing (the server holds simulated money on 127.0.0.1); they exist so that the client signs its
+# requests exactly as it does against Binance.
 LOCAL_TEST_API_KEY = "rebalance-bot-local-test-key"
 LOCAL_TEST_SECRET = "rebalance-bot-local-test-secret"
 DEFAULT_PORT = 8765
-API_KEY_ENV = "REBALANCE_EXCHANGE__API_KEY"
-SECRET_ENV = "REBALANCE_EXCHANGE__SECRET"
 
 SHUTDOWN_TIMEOUT = 5.0  # seconds cleanup() waits for replies in flight (slow ones included)
 DEFAULT_RECV_WINDOW = 5000  # ms, Binance's default
@@ -948,20 +944,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def server_credentials(api_key: str | None = None, secret: str | None = None) -> tuple[str, str]:
-    """The key and secret the server accepts: given, else REBALANCE_EXCHANGE__API_KEY /
-    REBALANCE_EXCHANGE__SECRET, else the local test keys (LOCAL_TEST_API_KEY, LOCAL_TEST_SECRET),
-    so that `run` against the server signs with the same variables it would use on Binance."""
-    key = api_key or os.environ.get(API_KEY_ENV) or LOCAL_TEST_API_KEY
-    sec = secret or os.environ.get(SECRET_ENV) or LOCAL_TEST_SECRET
-    return key, sec
-
-
 def serve(
     scenario_path: str | Path,
     port: int = DEFAULT_PORT,
-    api_key: str | None = None,
-    secret: str | None = None,
+    api_key: str = LOCAL_TEST_API_KEY,
+    secret: str = LOCAL_TEST_SECRET,
     *,
     host: str = "127.0.0.1",
     on_ready: Callable[[str], None] | None = None,
@@ -972,9 +959,7 @@ def serve(
     `on_ready` receives the base URL (for `exchange.api_url`) once the server listens.
     """
     scenario = load_scenario(scenario_path)
-    key, sec = server_credentials(api_key, secret)
-    register_secrets([sec])
-    asyncio.run(_serve_until_stopped(scenario, host, port, key, sec, on_ready))
+    asyncio.run(_serve_until_stopped(scenario, host, port, api_key, secret, on_ready))
 
 
 async def _serve_until_stopped(
@@ -1000,44 +985,13 @@ async def _serve_until_stopped(
         log.info("binance_front_stopped", port=actual)
 
 
-@functools.cache
-def _ccxt_binance_tables() -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, Any], ...]]:
-    described = ccxt.binance().describe()
-    urls = tuple((name, str(url)) for name, url in described["urls"]["api"].items())
-    spot_exact = tuple(described["exceptions"]["spot"]["exact"].items())
-    return urls, spot_exact
-
-
-def binance_client_config(api_url: str) -> dict[str, Any]:
-    """ccxt config for `ccxt.async_support.binance` that sends every API call to `api_url`.
-
-    `urls.api`: each of ccxt's Binance API base URLs (public, private, v1, sapi..., and the
-    futures/options ones, which the server does not serve) keeps its path and takes `api_url`'s
-    scheme, host and prefix: public and private become `{api_url}/api/v3`, sapi `{api_url}/sapi/v1`.
-    `exceptions.exact`: ccxt looks Binance's spot-only error codes up by the host name
-    api.binance.com; merged into the general table they apply at any address, as on Binance.
-    Merge the result into the client config (it holds no keys and no options).
-    """
-    base = api_url.rstrip("/")
-    parts = urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            f"api_url must be an http(s) URL like http://127.0.0.1:8765, got {api_url!r}"
-        )
-    urls, spot_exact = _ccxt_binance_tables()
-    api = {name: base + urlsplit(url).path for name, url in urls}
-    return {"urls": {"api": api}, "exceptions": {"exact": dict(spot_exact)}}
-
-
 __all__ = [
     "DEFAULT_PORT",
     "LOCAL_TEST_API_KEY",
     "LOCAL_TEST_SECRET",
     "BinanceFront",
     "HttpFaults",
-    "binance_client_config",
     "front_of",
     "serve",
-    "server_credentials",
     "start_server",
 ]

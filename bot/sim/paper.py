@@ -45,7 +45,7 @@ from ccxt.base.decimal_to_precision import TICK_SIZE
 
 from bot.clock import Clock, RealClock
 from bot.domain.market import ZERO, Level, Market, Side
-from bot.exchange.gateway import book_from_ccxt, market_from_ccxt
+from bot.exchange.codec import book_from_ccxt, market_from_ccxt
 from bot.sim.exchange import Params, SimAccountApi
 from bot.sim.matching import Matcher
 

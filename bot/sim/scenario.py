@@ -30,20 +30,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bot.domain.errors import DomainError
 from bot.domain.market import Market, Side
-from bot.errors import ConfigError
-from bot.settings import format_validation_error
+from bot.errors import DomainError, ScenarioError
 from bot.sim.clock import DEFAULT_START
 from bot.sim.faults import FaultConfig
 from bot.sim.model import BookModel, Event, EventKind, Regime
 
 Positive = Annotated[Decimal, Field(gt=0)]
 NonNegative = Annotated[Decimal, Field(ge=0)]
-
-
-class ScenarioError(ConfigError):
-    """A scenario file cannot be read or is invalid; `problems` has one line per problem."""
 
 
 class _Spec(BaseModel):
@@ -212,7 +206,24 @@ def parse_scenario(data: dict[str, Any]) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(format_validation_error(exc)) from None
+        raise ScenarioError(_problems(exc)) from None
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    """One line per problem, `where: what (got value)`; a check over several fields names them
+    itself, one per line. Nothing in a scenario is secret, so values are always shown."""
+    lines: list[str] = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"] if p != "[key]")
+        what = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            what = "not a scenario option (see config/scenarios/demo.toml)"
+        got = err.get("input")
+        shown = (
+            "" if err["type"] == "missing" or isinstance(got, dict | list) else f" (got {got!r})"
+        )
+        lines.extend(f"{where}: {line}{shown}" if where else line for line in what.split("\n"))
+    return lines
 
 
 def load_scenario(path: Path | str) -> Scenario:

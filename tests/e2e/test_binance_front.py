@@ -1,7 +1,7 @@
 """The simulator served as Binance spot over HTTP, driven by the real `ccxt.async_support.binance`.
 
 Every test starts a server on a free 127.0.0.1 port in its own event loop, with the market on the
-wall clock, and points an unmodified ccxt binance client at it with `binance_client_config`. The
+wall clock, and points an unmodified ccxt binance client at it with `bot.exchange.connect.api_url_config`. The
 market is still (no volatility, no background trading): BTC/USDT best bid 99.99, best ask 100.01,
 levels one tick apart holding 1, 2, 3, ... BTC; ETH/BTC around 0.05.
 """
@@ -26,16 +26,17 @@ from aiohttp import web
 
 from bot.domain.market import Side
 from bot.domain.orders import OrderRequest, OrderStatus, TimeInForce
-from bot.exchange.backends import EXCHANGE_OPTIONS
+from bot.errors import ConfigError
+from bot.exchange.connect import api_url_config
 from bot.exchange.gateway import Gateway, RetryPolicy, WouldCross
+from bot.exchange.profiles import profile_for
+from bot.settings import sim_server_credentials
 from bot.sim.binance_front import (
     LOCAL_TEST_API_KEY,
     LOCAL_TEST_SECRET,
     BinanceFront,
     HttpFaults,
-    binance_client_config,
     front_of,
-    server_credentials,
     start_server,
 )
 from bot.sim.binance_wire import fmt
@@ -90,10 +91,10 @@ def make_scenario(**overrides: Any) -> Scenario:
 
 
 def client(port: int, **config: Any) -> Any:
-    options = {**EXCHANGE_OPTIONS["binance"], **config.pop("options", {})}
+    options = {**profile_for("binance").options(), **config.pop("options", {})}
     return ccxt.binance(
         {
-            **binance_client_config(f"http://127.0.0.1:{port}"),
+            **api_url_config("binance", f"http://127.0.0.1:{port}"),
             "apiKey": LOCAL_TEST_API_KEY,
             "secret": LOCAL_TEST_SECRET,
             "enableRateLimit": False,
@@ -396,15 +397,17 @@ def test_numbers_are_printed_like_binance_and_stay_exact() -> None:
 
 
 def test_client_config_points_every_binance_api_at_the_server() -> None:
-    config = binance_client_config("http://127.0.0.1:9999/")
+    config = api_url_config("binance", "http://127.0.0.1:9999/")
     api = config["urls"]["api"]
     assert api["public"] == api["private"] == "http://127.0.0.1:9999/api/v3"
     assert api["v1"] == "http://127.0.0.1:9999/api/v1"
     assert api["sapi"] == "http://127.0.0.1:9999/sapi/v1"
     assert all(url.startswith("http://127.0.0.1:9999/") for url in api.values())
     assert "-1131" in config["exceptions"]["exact"]  # spot-only codes apply at any address
-    with pytest.raises(ValueError, match="http"):
-        binance_client_config("127.0.0.1:9999")
+    with pytest.raises(ConfigError, match="http"):
+        api_url_config("binance", "127.0.0.1:9999")
+    with pytest.raises(ConfigError, match="not supported for 'kraken'"):
+        api_url_config("kraken", "http://127.0.0.1:9999")
 
 
 def test_server_keys_come_from_the_environment_or_are_local_test_keys(
@@ -412,11 +415,11 @@ def test_server_keys_come_from_the_environment_or_are_local_test_keys(
 ) -> None:
     monkeypatch.delenv("REBALANCE_EXCHANGE__API_KEY", raising=False)
     monkeypatch.delenv("REBALANCE_EXCHANGE__SECRET", raising=False)
-    assert server_credentials() == (LOCAL_TEST_API_KEY, LOCAL_TEST_SECRET)
+    local = (LOCAL_TEST_API_KEY, LOCAL_TEST_SECRET)
+    assert sim_server_credentials(*local) == local
     monkeypatch.setenv("REBALANCE_EXCHANGE__API_KEY", "k")
     monkeypatch.setenv("REBALANCE_EXCHANGE__SECRET", "s")
-    assert server_credentials() == ("k", "s")
-    assert server_credentials("a", "b") == ("a", "b")
+    assert sim_server_credentials(*local) == ("k", "s")
 
 
 # ---- rate limits and faults -----------------------------------------------------------------
@@ -566,10 +569,10 @@ async def test_serve_runs_a_scenario_file_until_sigterm() -> None:
         assert url.startswith("http://127.0.0.1:")
         ex = ccxt.binance(
             {
-                **binance_client_config(url),
+                **api_url_config("binance", url),
                 "apiKey": LOCAL_TEST_API_KEY,
                 "secret": LOCAL_TEST_SECRET,
-                "options": dict(EXCHANGE_OPTIONS["binance"]),
+                "options": profile_for("binance").options(),
             }
         )
         try:

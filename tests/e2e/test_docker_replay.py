@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from bot.metrics import Metrics
-from bot.runtime.planning import valuation_from_snapshot
+from bot.runtime.planning import value_snapshot
 from bot.settings import Mode, load_settings
 from bot.snapshot import load_snapshot
 
@@ -210,7 +210,9 @@ def test_build_stage_replays_and_the_image_command_starts(
 
         settings = load_settings(ROOT / "config" / "demo.toml")
         snapshot = load_snapshot(ROOT / "config" / "snapshots" / "demo.json")
-        metrics.observe_poll(valuation_from_snapshot(settings, snapshot))  # a poll, just now
+        metrics.observe_poll(
+            value_snapshot(settings.portfolio_spec(), snapshot)
+        )  # a poll, just now
         assert healthy()
         now[0] += 31  # three poll intervals and a second later
         assert not healthy()

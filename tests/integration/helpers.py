@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.exchange.backends import build_backend
 from bot.journal import Journal
 from bot.runtime.daemon import Daemon
+from bot.runtime.wiring import build_backend, build_daemon
 from bot.settings import Settings, load_settings
 from bot.sim.exchange import SimExchange
 
@@ -47,4 +47,4 @@ def daemon_for(settings: Settings) -> tuple[Daemon, SimExchange, Journal]:
     backend = build_backend(settings)
     journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
     assert isinstance(backend.exchange, SimExchange)
-    return Daemon(settings, backend, journal), backend.exchange, journal
+    return build_daemon(settings, backend, journal), backend.exchange, journal

@@ -14,10 +14,10 @@ from bot.domain.market import Side
 from bot.domain.orders import OrderRequest
 from bot.domain.slicing import Phase
 from bot.errors import ConfigError
-from bot.exchange.backends import build_backend
 from bot.journal import Journal
-from bot.runtime.daemon import Daemon, RunResult
+from bot.runtime.daemon import RunResult
 from bot.runtime.reconcile import reconcile
+from bot.runtime.wiring import build_backend, build_daemon
 from bot.settings import load_settings
 from bot.sim.exchange import SimExchange
 from tests.integration.helpers import ROOT, daemon_for, settings_for
@@ -60,8 +60,7 @@ async def test_reconcile_after_a_crash(tmp_path: Path) -> None:
     assert lc3 is not None
     assert (lc3.status, lc3.filled) == ("closed", D("0.2"))
     assert not ex.engine.open_orders()
-    fills = journal.db.execute("SELECT SUM(CAST(amount AS REAL)) FROM fills").fetchone()[0]
-    assert fills == pytest.approx(0.2)
+    assert sum(f.amount for f in journal.recorded_fills()) == D("0.2")
     assert journal.unsettled_orders() == []
     # a second start finds nothing to do
     again = await reconcile(gw, journal, daemon.clock)
@@ -197,7 +196,7 @@ async def test_metrics_scraped_during_a_simulated_rebalance(tmp_path: Path) -> N
     journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
     metrics = Metrics(settings.loop.poll_interval, clock=backend.clock.time)
     port = metrics.start("127.0.0.1", 0)
-    daemon = Daemon(settings, backend, journal, metrics=metrics)
+    daemon = build_daemon(settings, backend, journal, metrics=metrics)
     assert isinstance(backend.exchange, SimExchange)
     ex = backend.exchange
 
@@ -255,7 +254,7 @@ async def test_a_key_without_trading_permission_halts_at_once(tmp_path: Path) ->
     assert result.halted is not None
     assert "refused the API key" in result.halted
     assert len(journal.rebalances()) == 1  # not retried rebalance after rebalance
-    assert journal.rebalances()[0]["status"] == "failed"
+    assert journal.rebalances()[0].status == "failed"
 
 
 async def test_an_order_left_live_by_a_failed_cancel_is_settled_before_anything_new(

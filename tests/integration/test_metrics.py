@@ -69,7 +69,11 @@ def scrape(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
 
 def demo_plan():  # type: ignore[no-untyped-def]
     settings = load_settings(ROOT / "config" / "demo.toml")
-    return plan_from_snapshot(settings, load_snapshot(ROOT / "config" / "snapshots" / "demo.json"))
+    return plan_from_snapshot(
+        settings.portfolio_spec(),
+        settings.rebalance.policy(),
+        load_snapshot(ROOT / "config" / "snapshots" / "demo.json"),
+    )
 
 
 def leg(symbol: str, side: Side, shortfall_price: Decimal, **counts: int) -> LegReport:
@@ -81,6 +85,7 @@ def leg(symbol: str, side: Side, shortfall_price: Decimal, **counts: int) -> Leg
         side=side,
         planned=Decimal(1),
         arrival_mid=Decimal(100),
+        quote="USDT",
         filled=Decimal(1),
         cost=price,
         fees=Decimal("0.1"),

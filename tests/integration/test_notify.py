@@ -118,7 +118,11 @@ async def timed_send(notifier: Notifier, *args: Any) -> float:
 
 def demo_report() -> RebalanceReport:
     s = load_settings(ROOT / "config" / "demo.toml")
-    plan = plan_from_snapshot(s, load_snapshot(ROOT / "config" / "snapshots" / "demo.json"))
+    plan = plan_from_snapshot(
+        s.portfolio_spec(),
+        s.rebalance.policy(),
+        load_snapshot(ROOT / "config" / "snapshots" / "demo.json"),
+    )
     return RebalanceReport(7, "done", "", plan, started=100.0, finished=160.0)
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from bot.domain.market import Side
 from bot.domain.orders import OrderReport, OrderRequest
-from bot.exchange.backends import build_backend
 from bot.journal import Journal
-from bot.runtime.daemon import Daemon, RunResult
+from bot.runtime.daemon import RunResult
+from bot.runtime.wiring import build_backend, build_daemon
 from bot.settings import Settings
 from bot.sim.exchange import SimExchange
 from tests.integration.helpers import settings_for
@@ -21,7 +20,7 @@ from tests.integration.helpers import settings_for
 async def run(settings: Settings) -> tuple[RunResult, SimExchange, Journal]:
     backend = build_backend(settings)
     journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
-    result = await Daemon(settings, backend, journal).run(until_balanced=True)
+    result = await build_daemon(settings, backend, journal).run(until_balanced=True)
     assert isinstance(backend.exchange, SimExchange)
     return result, backend.exchange, journal
 
@@ -34,11 +33,11 @@ def assert_journal_matches_exchange(journal: Journal, exchange: SimExchange) -> 
     assert set(sent) <= set(journal.client_ids())
     # the journal's fills are the exchange's trades, exactly
     trades = {(t.id, t.symbol): t for t in exchange.engine.my_trades()}
-    rows = journal.db.execute("SELECT trade_id, symbol, amount, price, fee FROM fills").fetchall()
-    assert {(r[0], r[1]) for r in rows} == set(trades)
-    for trade_id, symbol, amount, price, fee in rows:
-        t = trades[(trade_id, symbol)]
-        assert (Decimal(amount), Decimal(price), Decimal(fee)) == (t.amount, t.price, t.fee)
+    rows = journal.recorded_fills()
+    assert {(r.trade_id, r.symbol) for r in rows} == set(trades)
+    for r in rows:
+        t = trades[(r.trade_id, r.symbol)]
+        assert (r.amount, r.price, r.fee) == (t.amount, t.price, t.fee)
     # nothing left open
     assert not exchange.engine.open_orders()
 
@@ -60,7 +59,7 @@ async def test_rebalance_restores_every_band(tmp_path: Path, scenario: str) -> N
     assert report.shortfall_bps < 25
     assert_journal_matches_exchange(journal, exchange)
     rebalances = journal.rebalances()
-    assert rebalances[0]["status"] == "done"
+    assert rebalances[0].status == "done"
 
 
 @pytest.mark.parametrize("style", ["take", "passive-then-take"])
@@ -96,7 +95,7 @@ async def test_children_never_reach_beyond_the_band(tmp_path: Path, style: str) 
         return await place(request)
 
     backend.gateway.place_order = checked_place  # type: ignore[method-assign]
-    result = await Daemon(settings, backend, journal).run(until_balanced=True)
+    result = await build_daemon(settings, backend, journal).run(until_balanced=True)
     assert result.reports
     assert checked["take"] > 0
     if style != "take":

@@ -22,7 +22,8 @@ import pytest
 from bot.clock import RealClock
 from bot.domain.market import Level, Side
 from bot.domain.orders import OrderRequest, OrderStatus
-from bot.exchange.gateway import Gateway, market_from_ccxt
+from bot.exchange.codec import market_from_ccxt
+from bot.exchange.gateway import Gateway
 from bot.sim.clock import VirtualClock
 from bot.sim.exchange import SimExchange
 from bot.sim.model import EventKind

@@ -26,9 +26,9 @@ def test_an_older_journal_is_migrated_in_place(tmp_path: Path) -> None:
     db.close()
     journal = Journal(path)
     assert journal.version == len(MIGRATIONS)
-    columns = {r[1] for r in journal.db.execute("PRAGMA table_info(legs)")}
+    columns = {r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(legs)")}
     assert "planned_value" in columns
-    assert journal.rebalances()[0]["status"] == "done"  # data kept
+    assert journal.rebalances()[0].status == "done"  # data kept
 
 
 def test_a_newer_journal_is_refused_with_one_clear_line(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain.errors import DomainError
 from bot.domain.market import (
     Fill,
     Level,
@@ -14,6 +13,7 @@ from bot.domain.market import (
     ceil_to_step,
     floor_to_step,
 )
+from bot.errors import DomainError
 from tests.unit.strategies import book, d, market
 
 # A book around 100: mid 100, spread 1 (100 bps), three levels a side.

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain.errors import DomainError, NoPriceError
 from bot.domain.market import Market, OrderBook
 from bot.domain.portfolio import (
     Band,
@@ -17,6 +16,7 @@ from bot.domain.portfolio import (
     relevant_symbols,
     value_portfolio,
 )
+from bot.errors import DomainError, NoPriceError
 from tests.unit.strategies import book, d, market
 
 ABS5 = Band(BandKind.ABSOLUTE, d("0.05"))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.runtime.schedule import Schedule
+from bot.domain.schedule import Schedule
 
 
 def ts(text: str) -> float:

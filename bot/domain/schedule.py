@@ -1,5 +1,8 @@
 """Periodic rebalances: when one is due, whatever the drift.
 
+A `Schedule` is a value parsed once, from the configuration (`loop.schedule`); `str()` gives the
+text it was parsed from.
+
 A schedule is one of (times are UTC):
 - `every 12h`, `every 7d`, `every 90m`: a fixed interval after the last scheduled rebalance;
 - `daily 08:00`: every day at that time;
@@ -9,8 +12,10 @@ A schedule is one of (times are UTC):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from bot.errors import DomainError
 
 UNITS = {"m": 60, "h": 3600, "d": 86_400}
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -24,19 +29,28 @@ class Schedule:
     interval: float | None = None  # seconds
     weekday: int | None = None  # 0 = Monday
     minute_of_day: int | None = None
+    text: str = field(default="", compare=False)  # what it was parsed from
+
+    def __str__(self) -> str:
+        return self.text
 
     @classmethod
     def parse(cls, text: str) -> Schedule:
-        spec = text.strip().lower()
+        given = text.strip()
+        spec = given.lower()
         if m := _EVERY.match(spec):
             seconds = int(m[1]) * UNITS[m[2]]
             if seconds > 0:
-                return cls(interval=float(seconds))
+                return cls(interval=float(seconds), text=given)
         if m := _DAILY.match(spec):
-            return cls(minute_of_day=int(m[1]) * 60 + int(m[2]))
+            return cls(minute_of_day=int(m[1]) * 60 + int(m[2]), text=given)
         if m := _WEEKLY.match(spec):
-            return cls(weekday=DAYS.index(m[1]), minute_of_day=int(m[2]) * 60 + int(m[3]))
-        raise ValueError(
+            return cls(
+                weekday=DAYS.index(m[1]),
+                minute_of_day=int(m[2]) * 60 + int(m[3]),
+                text=given,
+            )
+        raise DomainError(
             f"schedule {text!r}: expected 'every 12h' (m, h or d), 'daily HH:MM' or"
             " 'weekly mon HH:MM' (UTC)"
         )

@@ -1,0 +1,186 @@
+"""ccxt's unified structures <-> the bot's domain values, in one place.
+
+ccxt hands out dicts whose numbers are floats (or numeric strings); the domain wants exact
+`Decimal`s in typed values. Every conversion is here, pure and synchronous, so the gateway (the
+bot's side of the boundary) and paper trading (the simulator's, reading a real exchange's public
+data) read ccxt's replies the same way. A number is read as the decimal that ccxt printed, never
+through a binary float round trip.
+
+Nothing here talks to an exchange or imports more of the bot than the domain and its errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS, TICK_SIZE
+
+from bot.domain.market import ZERO, Level, Market, OrderBook, Side
+from bot.domain.orders import FillReport, OrderReport, OrderStatus
+
+# ccxt's order statuses (and the British spelling some exchanges use) as ours.
+_STATUS = {
+    "open": OrderStatus.OPEN,
+    "closed": OrderStatus.CLOSED,
+    "canceled": OrderStatus.CANCELED,
+    "cancelled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+FINAL_STATUSES = frozenset({"closed", "canceled", "cancelled", "expired", "rejected"})
+
+
+@dataclass(frozen=True, slots=True)
+class Balances:
+    free: Mapping[str, Decimal]
+    used: Mapping[str, Decimal]
+
+    def total(self, asset: str) -> Decimal:
+        return self.free.get(asset, ZERO) + self.used.get(asset, ZERO)
+
+
+def dec(value: Any) -> Decimal:
+    """A ccxt number (float, int or numeric string) as an exact Decimal of what was printed."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"not a number: {value!r}")
+    text = str(value)
+    if isinstance(value, float) and text.endswith(".0"):
+        text = text[:-2]  # 5.0 -> 5: the exchange sent an integer
+    return Decimal(text)
+
+
+def opt_dec(value: Any) -> Decimal | None:
+    return None if value is None else dec(value)
+
+
+def _step(precision: Any, mode: int) -> tuple[Decimal, int | None]:
+    """(step, significant digits) from a ccxt precision value in the exchange's precision mode."""
+    if precision is None:
+        return Decimal("1e-8"), None
+    if mode == TICK_SIZE:
+        return dec(precision), None
+    if mode == DECIMAL_PLACES:
+        return Decimal(1).scaleb(-int(precision)), None
+    if mode == SIGNIFICANT_DIGITS:
+        return Decimal("1e-18"), int(precision)
+    raise ValueError(f"unknown ccxt precision mode {mode}")
+
+
+def market_from_ccxt(raw: Mapping[str, Any], mode: int, default_fees: Mapping[str, Any]) -> Market:
+    precision = raw.get("precision") or {}
+    limits = raw.get("limits") or {}
+    amount_step, amount_digits = _step(precision.get("amount"), mode)
+    price_tick, price_digits = _step(precision.get("price"), mode)
+    maker = raw.get("maker", default_fees.get("maker"))
+    taker = raw.get("taker", default_fees.get("taker"))
+    return Market(
+        symbol=raw["symbol"],
+        base=raw["base"],
+        quote=raw["quote"],
+        amount_step=amount_step,
+        price_tick=price_tick,
+        min_amount=opt_dec((limits.get("amount") or {}).get("min")) or ZERO,
+        min_cost=opt_dec((limits.get("cost") or {}).get("min")) or ZERO,
+        maker_fee=opt_dec(maker) or ZERO,
+        taker_fee=opt_dec(taker) or ZERO,
+        amount_digits=amount_digits,
+        price_digits=price_digits,
+    )
+
+
+def book_from_ccxt(symbol: str, raw: Mapping[str, Any]) -> OrderBook:
+    return OrderBook.from_pairs(
+        symbol,
+        ((dec(p), dec(a)) for p, a, *_ in raw.get("bids") or ()),
+        ((dec(p), dec(a)) for p, a, *_ in raw.get("asks") or ()),
+    )
+
+
+def top_from_ticker(symbol: str, ticker: Mapping[str, Any]) -> OrderBook | None:
+    """A one-level book from a ticker's best bid and ask; None when it lacks either."""
+    bid, ask = ticker.get("bid"), ticker.get("ask")
+    if not bid or not ask:
+        return None
+    return OrderBook(
+        symbol,
+        (Level(dec(bid), opt_dec(ticker.get("bidVolume")) or ZERO),),
+        (Level(dec(ask), opt_dec(ticker.get("askVolume")) or ZERO),),
+    )
+
+
+def balances_from_ccxt(raw: Mapping[str, Any]) -> Balances:
+    free: dict[str, Decimal] = {}
+    used: dict[str, Decimal] = {}
+    for asset, amount in (raw.get("free") or {}).items():
+        if amount is not None:
+            free[asset] = dec(amount)
+    for asset, amount in (raw.get("used") or {}).items():
+        if amount is not None:
+            used[asset] = dec(amount)
+    return Balances(free, used)
+
+
+def _fee(raw: Mapping[str, Any]) -> tuple[Decimal, str | None]:
+    fees = raw.get("fees") or ([raw["fee"]] if raw.get("fee") else [])
+    total = ZERO
+    currency = None
+    for fee in fees:
+        if fee and fee.get("cost") is not None:
+            total += dec(fee["cost"])
+            currency = fee.get("currency") or currency
+    return total, currency
+
+
+def order_from_ccxt(raw: Mapping[str, Any], client_id_keys: Iterable[str] = ()) -> OrderReport:
+    """An order report. `client_id_keys`: fields of the exchange's own reply (`info`) that name
+    the order's client id ahead of ccxt's `clientOrderId` (an exchange profile's fact: a Binance
+    cancel reply names the cancel request in clientOrderId and the order in origClientOrderId)."""
+    filled = opt_dec(raw.get("filled")) or ZERO
+    average = opt_dec(raw.get("average"))
+    cost = opt_dec(raw.get("cost"))
+    if average is None and filled > 0 and cost:
+        average = cost / filled
+    fee, fee_currency = _fee(raw)
+    status = _STATUS.get(str(raw.get("status")), OrderStatus.OPEN)
+    info = raw.get("info") or {}
+    client_id = None
+    if isinstance(info, dict):
+        client_id = next((info[k] for k in client_id_keys if info.get(k)), None)
+    return OrderReport(
+        client_id=client_id or raw.get("clientOrderId"),
+        exchange_id=str(raw["id"]),
+        symbol=raw["symbol"],
+        side=Side(raw["side"]),
+        amount=opt_dec(raw.get("amount")) or filled,
+        price=opt_dec(raw.get("price")),
+        status=status,
+        filled=filled,
+        average=average,
+        fee=fee,
+        fee_currency=fee_currency,
+        timestamp_ms=raw.get("timestamp"),
+    )
+
+
+def fill_from_ccxt(raw: Mapping[str, Any]) -> FillReport:
+    fee, fee_currency = _fee(raw)
+    taker_or_maker = raw.get("takerOrMaker")
+    info = raw.get("info") or {}
+    return FillReport(
+        trade_id=str(raw["id"]),
+        exchange_order_id=str(raw.get("order")),
+        client_id=raw.get("clientOrderId") or info.get("clientOrderId"),
+        symbol=raw["symbol"],
+        side=Side(raw["side"]),
+        amount=dec(raw["amount"]),
+        price=dec(raw["price"]),
+        fee=fee,
+        fee_currency=fee_currency,
+        maker=None if taker_or_maker is None else taker_or_maker == "maker",
+        timestamp_ms=raw.get("timestamp"),
+    )

@@ -1,0 +1,90 @@
+"""What the bot must know about one exchange, as data: `ExchangeProfile`.
+
+The gateway and the client factory read a profile; neither has a branch on an exchange's name. A
+venue's quirks (ccxt options, the receive window, which replies leave an order's fate unknown, how
+a refused key is worded, client order id rules, the URL layout behind `exchange.api_url`) live in
+one small file per venue under `bot/exchange/profiles/`, found by `profiles.profile_for(id)`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Seconds the gateway waits after a lost order request before looking again, on an exchange whose
+# receive window the profile does not know (a guess as long as Binance's window and margin).
+UNKNOWN_WINDOW_WAIT = 6.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClientIdRules:
+    """How the exchange takes, checks and reports the client order id the bot chooses.
+
+    `param`: the key in ccxt's `params` that sends it (ccxt maps the unified `clientOrderId` to
+    the exchange's own field); `lookup_param`: the key that asks for an order by it;
+    `reply_keys`: fields of the exchange's raw reply (`info`) that name the order's client id ahead
+    of ccxt's `clientOrderId`; `max_length` and `charset` (a regex character class): what the
+    exchange accepts.
+    """
+
+    param: str = "clientOrderId"
+    lookup_param: str = "clientOrderId"
+    reply_keys: tuple[str, ...] = ()
+    max_length: int = 32
+    charset: str = "A-Za-z0-9"
+
+    def accepts(self, client_id: str) -> bool:
+        return re.fullmatch(f"[{self.charset}]{{1,{self.max_length}}}", client_id) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiUrlLayout:
+    """How every ccxt call is sent to one base URL (`exchange.api_url`): each of the ccxt class's
+    `urls.api` entries keeps its path and takes the base URL's scheme, host and prefix. ccxt looks
+    some error codes up by host name; `exception_tables` names the `exceptions` sub-tables whose
+    `exact` codes are merged into the general table so they apply at any address."""
+
+    exception_tables: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeProfile:
+    id: str
+    # ccxt options the bot sets for this exchange; the user's `exchange.options` go on top.
+    ccxt_options: Mapping[str, Any] = field(default_factory=dict)
+    # Seconds after a request's timestamp during which the exchange may still execute it; None:
+    # the exchange has no such window (or the profile does not know it).
+    receive_window: float | None = None
+    # The ccxt option that sets that window, in milliseconds (Binance: recvWindow).
+    receive_window_option: str | None = None
+    # Seconds added to the window before a lost request is believed dropped (clock skew, transit).
+    ambiguity_margin: float = 1.0
+    # ccxt exception classes (by name) whose reply leaves a create request's fate unknown.
+    ambiguous_errors: tuple[str, ...] = ("OperationFailed",)
+    # Texts in an error that mean "bad key or permissions", whatever class ccxt gives it.
+    auth_error_markers: tuple[str, ...] = ()
+    client_id: ClientIdRules = ClientIdRules()
+    # Whether a cancel reply that says final (with a filled amount) is the order's final state.
+    cancel_reply_final: bool = True
+    # Set when `exchange.api_url` is supported for this exchange.
+    api_url: ApiUrlLayout | None = None
+
+    @property
+    def ambiguity_window(self) -> float:
+        """Seconds from a lost order request's send until the exchange would refuse it."""
+        if self.receive_window is None:
+            return UNKNOWN_WINDOW_WAIT
+        return self.receive_window + self.ambiguity_margin
+
+    def options(self) -> dict[str, Any]:
+        """The ccxt options for this exchange, the receive window included."""
+        out = dict(self.ccxt_options)
+        if self.receive_window_option is not None and self.receive_window is not None:
+            out[self.receive_window_option] = round(self.receive_window * 1000)
+        return out
+
+    def is_auth_failure(self, exc: Exception) -> bool:
+        text = str(exc).replace(" ", "")
+        return any(marker.replace(" ", "") in text for marker in self.auth_error_markers)

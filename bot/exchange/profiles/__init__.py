@@ -1,0 +1,35 @@
+"""One exchange profile per file: `<id>.py` defines `PROFILE`, an `ExchangeProfile` whose `id` is
+ccxt's exchange id. Adding an exchange is adding a file here.
+
+An exchange with no file gets `GENERIC`: ccxt's unified behaviour, nothing assumed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+
+from bot.exchange.profile import ExchangeProfile
+
+GENERIC = ExchangeProfile(id="generic")
+
+
+@functools.cache
+def profiles() -> dict[str, ExchangeProfile]:
+    """Every profile in this package, by exchange id."""
+    found: dict[str, ExchangeProfile] = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        profile = getattr(module, "PROFILE", None)
+        if not isinstance(profile, ExchangeProfile):
+            raise TypeError(f"{module.__name__} must define PROFILE, an ExchangeProfile")
+        if profile.id in found:
+            raise TypeError(f"two profiles for exchange id {profile.id!r}")
+        found[profile.id] = profile
+    return found
+
+
+def profile_for(exchange_id: str) -> ExchangeProfile:
+    """The profile of `exchange_id`, or `GENERIC` when there is none."""
+    return profiles().get(exchange_id, GENERIC)

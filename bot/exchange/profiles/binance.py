@@ -1,0 +1,43 @@
+"""Binance spot."""
+
+from bot.exchange.profile import ApiUrlLayout, ClientIdRules, ExchangeProfile
+
+PROFILE = ExchangeProfile(
+    id="binance",
+    # Spot markets only, and none of the margin or currency endpoints that load_markets would
+    # otherwise call (they need extra permissions and weight).
+    ccxt_options={
+        "defaultType": "spot",
+        "fetchMarkets": {"types": ["spot"]},
+        "fetchCurrencies": False,
+        "fetchMargins": False,
+        "adjustForTimeDifference": True,
+    },
+    # A signed request older than recvWindow is refused: it bounds how long a lost order request
+    # may still arrive (the gateway waits that long, plus the margin, before sending it again).
+    receive_window=5.0,
+    receive_window_option="recvWindow",
+    # Network errors, and the "execution status unknown" replies (-1006, -1007, -1000, -1001),
+    # which ccxt raises as OperationFailed subclasses.
+    ambiguous_errors=("OperationFailed",),
+    # After one successful private call, ccxt's binance maps -2015 (invalid key, IP or
+    # permissions) to DDoSProtection: the text, not the class, tells.
+    auth_error_markers=(
+        '"code":-2015',
+        '"code":-2014',
+        "Invalid API-key",
+        "API-key format invalid",
+    ),
+    # newClientOrderId: ^[.A-Z:/a-z0-9_-]{1,36}$, looked up with origClientOrderId. A cancel reply
+    # names the cancel request in clientOrderId and the order itself in origClientOrderId.
+    client_id=ClientIdRules(
+        param="clientOrderId",
+        lookup_param="clientOrderId",
+        reply_keys=("origClientOrderId",),
+        max_length=36,
+        charset=".A-Za-z0-9:/_-",
+    ),
+    cancel_reply_final=True,
+    # ccxt's spot-only error codes are keyed by the host api.binance.com.
+    api_url=ApiUrlLayout(exception_tables=("spot",)),
+)

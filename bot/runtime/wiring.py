@@ -1,0 +1,275 @@
+"""The composition root: the one place that builds the bot from `Settings`.
+
+    backend = build_backend(settings, live_confirmed=live)   # exchange, clock, gateway
+    journal = open_journal(settings, backend.clock)
+    daemon = build_daemon(settings, backend, journal, progress=show)
+    result = await daemon.run(once=True)
+    # or all of it, with metrics and notifications, until a signal:
+    result = await run_bot(settings, once=False, until_balanced=False, live=live, progress=show)
+
+Backends, each speaking ccxt's unified API:
+- `sim`: the built-in simulated exchange from a scenario file, in virtual or real time;
+- `paper`: real public data from the exchange, simulated fills (a dry run: nothing is traded);
+- `testnet`: the exchange's sandbox through ccxt (`set_sandbox_mode(True)`), test keys;
+- `live`: real money; refused unless the command line confirms it with `--live`.
+
+Everything below this module takes the values it needs, not the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.clock import Clock, RealClock
+from bot.errors import ConfigError
+from bot.exchange.connect import api_url_config, ccxt_client, enable_sandbox
+from bot.exchange.gateway import Gateway, RetryPolicy
+from bot.exchange.profile import ExchangeProfile
+from bot.exchange.profiles import profile_for
+from bot.exchange.profiles.simulated import PROFILE as SIMULATED
+from bot.execution.executor import Executor
+from bot.execution.reports import LegReport
+from bot.journal import Journal
+from bot.metrics import Metrics
+from bot.notify import Notifier
+from bot.runtime.daemon import Daemon, RunResult
+from bot.runtime.killswitch import RiskGuard
+from bot.runtime.rebalance import Rebalancer, take_snapshot
+from bot.settings import ENV_PREFIX, ExchangeSettings, Mode, OnRestart, Settings, SimTime
+from bot.sim.clock import VirtualClock
+from bot.sim.exchange import SimExchange
+from bot.sim.paper import PaperExchange
+from bot.sim.scenario import load_scenario
+from bot.snapshot import Snapshot
+
+# Virtual time: pacing is the simulator's business (its weight budget), not the throttler's.
+SIM_REQUESTS_PER_SECOND = 1_000_000.0
+
+Progress = Callable[[LegReport], None]
+
+
+@dataclass
+class Backend:
+    exchange: Any
+    clock: Clock
+    gateway: Gateway
+    description: str
+
+    async def close(self) -> None:
+        await self.gateway.close()
+
+
+def build_backend(settings: Settings, *, live_confirmed: bool = False) -> Backend:
+    """The backend for `settings.exchange.mode`. Raises ConfigError with a clear line."""
+    ex = settings.exchange
+    retry = RetryPolicy(attempts=ex.retries)
+    if ex.mode is Mode.SIM:
+        return _sim(settings, retry)
+    if ex.mode is Mode.LIVE and not live_confirmed:
+        raise ConfigError(
+            [
+                'exchange.mode is "live" (real money): add --live to the command line to confirm;'
+                " nothing was sent"
+            ]
+        )
+    profile = profile_for(ex.id)
+    if ex.mode is Mode.PAPER:
+        public = ccxt_client(
+            ex.id, profile, timeout=ex.timeout, options=ex.options, api_url=ex.api_url
+        )
+        return _paper(settings, public, retry)
+    exchange = ccxt_client(
+        ex.id,
+        profile,
+        timeout=ex.timeout,
+        options=ex.options,
+        credentials=_credentials(ex),
+        api_url=ex.api_url,
+    )
+    if ex.mode is Mode.TESTNET:
+        enable_sandbox(exchange)
+    if ex.api_url:  # after the sandbox switch, which rewrites the URLs
+        exchange.urls["api"] = api_url_config(ex.id, ex.api_url, profile)["urls"]["api"]
+    clock = RealClock()
+    gateway = _gateway(exchange, profile, clock, retry, ex.requests_per_second)
+    where = "testnet (sandbox)" if ex.mode is Mode.TESTNET else "LIVE, real money"
+    return Backend(exchange, clock, gateway, f"{exchange.id} {where}")
+
+
+def _gateway(
+    exchange: Any,
+    profile: ExchangeProfile,
+    clock: Clock,
+    retry: RetryPolicy,
+    requests_per_second: float | None = None,
+) -> Gateway:
+    return Gateway(
+        exchange,
+        requests_per_second=requests_per_second,
+        retry=retry,
+        sleep=clock.sleep,
+        now=clock.time,
+        profile=profile,
+    )
+
+
+def _credentials(ex: ExchangeSettings) -> dict[str, str]:
+    """The API credentials in ccxt's names, from the environment or the files it names."""
+    found: dict[str, str] = {}
+    missing = []
+    for name, ccxt_name in (("api_key", "apiKey"), ("secret", "secret"), ("password", "password")):
+        value = ex.credential(name)
+        if value is not None:
+            found[ccxt_name] = value.get_secret_value()
+        elif name != "password":
+            missing.append(f"{ENV_PREFIX}EXCHANGE__{name.upper()}")
+    if missing:
+        raise ConfigError(
+            [
+                f"exchange: mode {ex.mode.value} needs API credentials; set "
+                + " and ".join(missing)
+                + " (or the same names with _FILE)"
+            ]
+        )
+    return found
+
+
+def _sim(settings: Settings, retry: RetryPolicy) -> Backend:
+    scenario = load_scenario(settings.resolve(settings.sim.scenario))
+    clock: Clock = (
+        VirtualClock(scenario.start) if settings.sim.time is SimTime.VIRTUAL else RealClock()
+    )
+    exchange = SimExchange.from_scenario(scenario, clock)
+    gateway = _gateway(exchange, SIMULATED, clock, retry, SIM_REQUESTS_PER_SECOND)
+    return Backend(exchange, clock, gateway, f"simulated exchange, scenario {scenario.name}")
+
+
+def _paper(settings: Settings, public: Any, retry: RetryPolicy) -> Backend:
+    """Real public data, simulated fills. The paper balances start from `[paper] balances` and
+    are kept in a state file beside the journal, so a restart continues the same account."""
+    if not settings.paper.balances:
+        raise ConfigError(
+            ["paper.balances: paper trading needs starting balances, e.g. { USDT = 10000 }"]
+        )
+    # The paper exchange refreshes books on its own: let ccxt pace those public calls.
+    public.enableRateLimit = True
+    state = settings.resolve(settings.journal.path).with_suffix(".paper.json")
+    balances = PaperExchange.load_state(state) or dict(settings.paper.balances)
+    clock = RealClock()
+    paper = PaperExchange(public, balances, clock=clock, depth=settings.execution.book_depth)
+    paper.state_path = state
+    paper.save_state()
+    gateway = _gateway(paper, SIMULATED, clock, retry)
+    return Backend(paper, clock, gateway, f"paper trading (dry run) on {public.id} public data")
+
+
+def open_journal(settings: Settings, clock: Clock) -> Journal:
+    """The journal file the settings name, its timestamps on the backend's clock."""
+    return Journal(settings.resolve(settings.journal.path), now=clock.time)
+
+
+def build_executor(
+    settings: Settings, backend: Backend, journal: Journal, progress: Progress | None = None
+) -> Executor:
+    """The executor: the execution policy, the journal as its recorder."""
+    return Executor(
+        backend.gateway,
+        settings.execution.policy(),
+        backend.clock,
+        recorder=journal,
+        book_depth=settings.execution.book_depth,
+        progress=progress,
+    )
+
+
+def build_rebalancer(
+    settings: Settings, backend: Backend, journal: Journal, progress: Progress | None = None
+) -> Rebalancer:
+    return Rebalancer(
+        gateway=backend.gateway,
+        clock=backend.clock,
+        journal=journal,
+        executor=build_executor(settings, backend, journal, progress),
+        portfolio=settings.portfolio_spec(),
+        planner=settings.rebalance.policy(),
+        book_depth=settings.execution.book_depth,
+        mode=settings.exchange.mode.value,
+    )
+
+
+def build_daemon(
+    settings: Settings,
+    backend: Backend,
+    journal: Journal,
+    *,
+    progress: Progress | None = None,
+    metrics: Metrics | None = None,
+    notifier: Notifier | None = None,
+) -> Daemon:
+    if metrics is not None:
+        backend.gateway.on_error = metrics.api_error
+    return Daemon(
+        build_rebalancer(settings, backend, journal, progress),
+        RiskGuard(settings.risk, journal),
+        settings.loop,
+        adopt_on_restart=settings.journal.on_restart is OnRestart.ADOPT,
+        adopt_for=settings.execution.child_timeout,
+        description=backend.description,
+        metrics=metrics,
+        notifier=notifier,
+    )
+
+
+async def read_snapshot(settings: Settings) -> Snapshot:
+    """What the configured exchange shows now (balances, markets, books). Reads only: nothing is
+    sent, so live mode needs no confirmation."""
+    backend = build_backend(settings, live_confirmed=True)
+    try:
+        spec = settings.portfolio_spec()
+        return await take_snapshot(
+            backend.gateway,
+            spec.managed,
+            spec.quote,
+            backend.clock,
+            book_depth=settings.execution.book_depth,
+        )
+    finally:
+        await backend.close()
+
+
+async def run_bot(
+    settings: Settings,
+    *,
+    once: bool = False,
+    until_balanced: bool = False,
+    live: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Build everything, run the daemon (signals handled unless scripted), close everything."""
+    backend = build_backend(settings, live_confirmed=live)
+    journal = open_journal(settings, backend.clock)
+    metrics = None
+    lag: asyncio.Task[None] | None = None
+    if settings.metrics.enabled:
+        metrics = Metrics(settings.loop.poll_interval, clock=backend.clock.time)
+        metrics.start(settings.metrics.host, settings.metrics.port)
+        lag = asyncio.create_task(metrics.monitor_loop_lag())
+    notifier = Notifier(settings.notify)
+    daemon = build_daemon(
+        settings, backend, journal, progress=progress, metrics=metrics, notifier=notifier
+    )
+    try:
+        if not (once or until_balanced):
+            daemon.install_signal_handlers()
+        return await daemon.run(once=once, until_balanced=until_balanced)
+    finally:
+        if lag is not None:
+            lag.cancel()
+        if metrics is not None:
+            metrics.stop()
+        await notifier.aclose()
+        await backend.close()
+        journal.close()
