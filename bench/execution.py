@@ -38,7 +38,7 @@ from bench.strategies import (
     shortfall_bps,
     twap,
 )
-from bot.domain.market import ZERO, Side
+from bot.domain.market import Side, bps
 from bot.domain.slicing import ExecutionPolicy
 from bot.observability import configure_logging
 from bot.sim.scenario import Scenario, load_scenario
@@ -177,11 +177,11 @@ class Figures:
 
 def _per_run(o: Outcome, side: Side) -> dict[str, float]:
     price = shortfall_bps(side, o.arrival_mid, o.filled, o.cost)
-    fee = o.fees / o.cost * 10_000 if o.cost else ZERO
+    fee = bps(o.fees, o.cost)
     done = o.amount - o.rest_unfillable
     all_cost = o.cost + o.rest_cost
     all_price = shortfall_bps(side, o.arrival_mid, done, all_cost)
-    all_fee = (o.fees + o.rest_fees) / all_cost * 10_000 if all_cost else ZERO
+    all_fee = bps(o.fees + o.rest_fees, all_cost)
     return {
         "filled_pct": o.filled_pct,
         "residual_pct": 100.0 - o.filled_pct,

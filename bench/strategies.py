@@ -27,7 +27,7 @@ from typing import Any
 
 import ccxt
 
-from bot.domain.market import BPS, ZERO, Market, OrderBook, Side
+from bot.domain.market import BPS, ZERO, Market, OrderBook, Side, signed_bps
 from bot.domain.planner import Leg
 from bot.domain.slicing import ExecutionPolicy, Style
 from bot.exchange.codec import book_from_ccxt, dec
@@ -88,9 +88,7 @@ def shortfall_bps(side: Side, arrival: Decimal, amount: Decimal, cost: Decimal) 
     """Price shortfall of trading `amount` for `cost` vs `arrival`, bps (positive: a cost)."""
     if amount <= 0:
         return ZERO
-    average = cost / amount
-    signed = average - arrival if side is Side.BUY else arrival - average
-    return signed / arrival * BPS
+    return signed_bps(side, arrival, cost / amount)
 
 
 def walk(book: OrderBook, side: Side, amount: Decimal) -> tuple[Decimal, Decimal]:

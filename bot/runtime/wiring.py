@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bot.clock import Clock, RealClock
@@ -67,7 +68,7 @@ def build_backend(settings: Settings, *, live_confirmed: bool = False) -> Backen
     ex = settings.exchange
     retry = RetryPolicy(attempts=ex.retries)
     if ex.mode is Mode.SIM:
-        return _sim(settings, retry)
+        return _sim(settings.resolve(settings.sim.scenario), settings.sim.time, retry)
     if ex.mode is Mode.LIVE and not live_confirmed:
         raise ConfigError(
             [
@@ -137,11 +138,9 @@ def _credentials(ex: ExchangeSettings) -> dict[str, str]:
     return found
 
 
-def _sim(settings: Settings, retry: RetryPolicy) -> Backend:
-    scenario = load_scenario(settings.resolve(settings.sim.scenario))
-    clock: Clock = (
-        VirtualClock(scenario.start) if settings.sim.time is SimTime.VIRTUAL else RealClock()
-    )
+def _sim(scenario_path: Path, time: SimTime, retry: RetryPolicy) -> Backend:
+    scenario = load_scenario(scenario_path)
+    clock: Clock = VirtualClock(scenario.start) if time is SimTime.VIRTUAL else RealClock()
     exchange = SimExchange.from_scenario(scenario, clock)
     gateway = _gateway(exchange, SIMULATED, clock, retry, SIM_REQUESTS_PER_SECOND)
     return Backend(exchange, clock, gateway, f"simulated exchange, scenario {scenario.name}")

@@ -11,7 +11,9 @@ import pytest
 from bot.domain.market import Side
 from bot.domain.orders import OrderReport, OrderRequest, OrderStatus
 from bot.domain.slicing import Phase
-from bot.journal import MIGRATIONS, Journal, JournalError
+from bot.errors import JournalError
+from bot.journal import Journal
+from bot.journal_schema import MIGRATIONS
 
 D = Decimal
 

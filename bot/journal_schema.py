@@ -1,0 +1,94 @@
+"""The journal's schema: one SQL script per version, applied in order by `bot.journal`.
+
+A version, once released, never changes: a new column or table is a new script at the end. The
+journal records the version it is at (`PRAGMA user_version`) and refuses a file newer than it knows.
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    # v1
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE rebalances (
+        id INTEGER PRIMARY KEY,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        status TEXT NOT NULL,            -- running | done | halted | failed | interrupted
+        reason TEXT NOT NULL DEFAULT '',
+        mode TEXT NOT NULL,
+        value_before TEXT,
+        est_cost TEXT,
+        report TEXT                      -- JSON summary when finished
+    );
+    CREATE TABLE legs (
+        key TEXT PRIMARY KEY,
+        rebalance_id INTEGER NOT NULL REFERENCES rebalances(id),
+        seq INTEGER NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        planned TEXT NOT NULL,
+        arrival_mid TEXT NOT NULL,
+        status TEXT NOT NULL,            -- running | done | halted | failed | interrupted
+        reason TEXT NOT NULL DEFAULT '',
+        filled TEXT NOT NULL DEFAULT '0',
+        cost TEXT NOT NULL DEFAULT '0',
+        fees TEXT NOT NULL DEFAULT '0',
+        value TEXT NOT NULL DEFAULT '0', -- traded value in the portfolio quote
+        started_at REAL NOT NULL,
+        finished_at REAL
+    );
+    CREATE TABLE orders (
+        client_id TEXT PRIMARY KEY,
+        leg_key TEXT REFERENCES legs(key),
+        exchange_id TEXT,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        price TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        time_in_force TEXT NOT NULL,
+        post_only INTEGER NOT NULL,
+        status TEXT NOT NULL,            -- intent | open | closed | canceled | expired | rejected
+        filled TEXT NOT NULL DEFAULT '0',
+        average TEXT,
+        fee TEXT NOT NULL DEFAULT '0',
+        fee_currency TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX orders_status ON orders(status);
+    CREATE TABLE fills (
+        trade_id TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        exchange_order_id TEXT NOT NULL,
+        client_id TEXT,
+        leg_key TEXT,
+        side TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        price TEXT NOT NULL,
+        fee TEXT NOT NULL,
+        fee_currency TEXT,
+        maker INTEGER,
+        ts_ms INTEGER,
+        PRIMARY KEY (trade_id, symbol)
+    );
+    CREATE TABLE snapshots (
+        id INTEGER PRIMARY KEY,
+        taken_at REAL NOT NULL,
+        kind TEXT NOT NULL,              -- before | after | poll
+        total TEXT NOT NULL,
+        weights TEXT NOT NULL            -- JSON {asset: weight}
+    );
+    CREATE TABLE halts (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        reason TEXT NOT NULL,
+        cleared_at REAL,
+        cleared_by TEXT
+    );
+    """,
+    # v2: the value a leg was planned to trade (portfolio quote), so that a leg cut short by a
+    # crash still counts toward the daily turnover by what its orders filled.
+    """
+    ALTER TABLE legs ADD COLUMN planned_value TEXT NOT NULL DEFAULT '0';
+    """,
+)
