@@ -266,7 +266,7 @@ def sim_server(
     Point the bot at it with exchange.id = "binance", exchange.api_url = "http://127.0.0.1:PORT".
     It accepts the keys in REBALANCE_EXCHANGE__API_KEY / __SECRET, else local test keys.
     """
-    from bot.sim.binance_front import LOCAL_TEST_API_KEY, LOCAL_TEST_SECRET, serve
+    from bot.sim.binance import LOCAL_TEST_API_KEY, LOCAL_TEST_SECRET, serve
 
     configure_logging("info", "auto")
     api_key, secret = sim_server_credentials(LOCAL_TEST_API_KEY, LOCAL_TEST_SECRET)

@@ -5,9 +5,12 @@
     book = await exchange.fetch_order_book("BTC/USDT")
 
 Modules, one job each: `clock` (virtual and real time), `model` (a symbol's synthetic book and its
-dynamics), `matching` (orders, fills, fees, balances), `faults` (injected errors, weight budget),
-`structures` (ccxt-shaped dicts), `exchange` (the ccxt unified async API), `scenario` (TOML),
-`paper` (paper trading: the same account on a real exchange's public market data).
+dynamics), `account` (orders, trades, balances), `matching` (the rules that fill orders and move
+balances), `faults` (injected errors, weight budget), `structures` (ccxt-shaped dicts), `exchange`
+(the ccxt unified async API), `scenario` (TOML), `paper` (paper trading: the same account on a real
+exchange's public market data), `binance/` (the simulator served as Binance's spot REST API).
+
+The simulator imports nothing of the bot but the domain, the codec, the error tree and the clock.
 """
 
 from bot.errors import ScenarioError

@@ -37,16 +37,10 @@ from ccxt.base.decimal_to_precision import (
 
 from bot.domain.market import Side
 from bot.sim import structures
+from bot.sim.account import OrderStatus, OrderType, SimOrder, TimeInForce
 from bot.sim.clock import Clock, VirtualClock
 from bot.sim.faults import WEIGHTS, FaultConfig, FaultInjector, order_book_weight
-from bot.sim.matching import (
-    Matcher,
-    MatchingEngine,
-    OrderStatus,
-    OrderType,
-    SimOrder,
-    TimeInForce,
-)
+from bot.sim.matching import Matcher, MatchingEngine
 from bot.sim.scenario import Scenario
 
 log = structlog.get_logger("bot.sim.exchange")
@@ -405,7 +399,7 @@ class SimExchange(SimAccountApi[MatchingEngine]):
     async def charge(self, method: str, weight: int) -> None:
         """Admit one request of `weight` the way every unified method does first (latency, market
         run up to now, weight budget, injected faults), for a front that serves an endpoint with
-        no unified method here (server time, book ticker: see `binance_front`)."""
+        no unified method here (server time, book ticker: see `bot.sim.binance`)."""
         await self._call(method, weight)
 
     def _load(self) -> dict[str, dict[str, Any]]:

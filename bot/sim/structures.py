@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.domain.market import Level, Market, Side
-from bot.sim.matching import Account, OrderStatus, OrderType, SimOrder, SimTrade
+from bot.sim.account import Account, OrderStatus, OrderType, SimOrder, SimTrade
 from bot.sim.model import TapeStats
 
 _BINANCE_STATUS = {

@@ -31,7 +31,7 @@ from bot.exchange.connect import api_url_config
 from bot.exchange.gateway import Gateway, RetryPolicy, WouldCross
 from bot.exchange.profiles import profile_for
 from bot.settings import sim_server_credentials
-from bot.sim.binance_front import (
+from bot.sim.binance import (
     LOCAL_TEST_API_KEY,
     LOCAL_TEST_SECRET,
     BinanceFront,
@@ -39,7 +39,7 @@ from bot.sim.binance_front import (
     front_of,
     start_server,
 )
-from bot.sim.binance_wire import fmt
+from bot.sim.binance.wire import fmt
 from bot.sim.scenario import Scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -547,7 +547,7 @@ async def test_gateway_places_finds_and_cancels_over_http(serve: Serve) -> None:
 
 async def test_serve_runs_a_scenario_file_until_sigterm() -> None:
     code = (
-        "import sys; from bot.sim.binance_front import serve;"
+        "import sys; from bot.sim.binance import serve;"
         " serve('config/scenarios/demo.toml', 0,"
         " on_ready=lambda url: print(url, flush=True))"
     )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from bot.sim.binance_front import (
+from bot.sim.binance import (
     LOCAL_TEST_API_KEY,
     LOCAL_TEST_SECRET,
     BinanceFront,

@@ -1,4 +1,4 @@
-"""The simulator's state in Binance spot's REST JSON: pure functions, no I/O (see binance_front).
+"""The simulator's state in Binance spot's REST JSON: pure functions, no I/O (see bot.sim.binance).
 
 Binance prints numbers as strings with eight decimals; these keep the simulator's exact values, so a
 number with more decimals (an unrounded fee, a balance after one) is printed in full. Order and
@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from bot.domain.market import ZERO, Level, Market, Side
-from bot.sim.matching import Account, OrderStatus, SimOrder, SimTrade
+from bot.sim.account import Account, OrderStatus, SimOrder, SimTrade
 from bot.sim.model import TapeStats
 from bot.sim.structures import market_id
 

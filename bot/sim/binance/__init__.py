@@ -1,0 +1,70 @@
+"""The simulator behind Binance's spot REST API, on 127.0.0.1, for the unmodified ccxt client.
+
+    runner, port = await start_server(load_scenario("config/scenarios/demo.toml"))
+    exchange = ccxt.async_support.binance(
+        {"urls": {"api": {"public": f"http://127.0.0.1:{port}/api/v3", ...}},
+         "apiKey": LOCAL_TEST_API_KEY, "secret": LOCAL_TEST_SECRET,
+         "options": {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]},
+                     "fetchCurrencies": False, "fetchMargins": False}})
+    await exchange.load_markets()
+    ...
+    await exchange.close(); await runner.cleanup()
+
+One `SimExchange` does the work (matching, balances, weight budget and injected faults stay in
+`bot.sim`); this package only speaks Binance: its paths, parameters and their checks, its JSON
+(numbers as strings, integer order and trade ids, statuses NEW/PARTIALLY_FILLED/FILLED/CANCELED/
+EXPIRED, LIMIT_MAKER for post-only), its signed-request rules (X-MBX-APIKEY, HMAC-SHA256 over the
+query string followed by the body, `timestamp` within `recvWindow`) and its errors, with the codes,
+messages and HTTP statuses that make ccxt raise what it raises against api.binance.com:
+
+    -2014/-2015 (401) missing/unknown key  -> AuthenticationError
+    -1022 bad signature                    -> AuthenticationError
+    -1021 timestamp outside recvWindow     -> InvalidNonce
+    -2010 'Account has insufficient balance for requested action.' -> InsufficientFunds
+    -2010 'Order would immediately match and take.'               -> OrderImmediatelyFillable
+    -2010 'Duplicate order sent.'          -> InvalidOrder
+    -1013 'Filter failure: LOT_SIZE' / 'Filter failure: PRICE_FILTER' -> InvalidOrder
+    -1013 'Filter failure: NOTIONAL'       -> BadRequest (ccxt has no rule for it: check minimums)
+    -2011 'Unknown order sent.' (cancel), -2013 'Order does not exist.' (query) -> OrderNotFound
+    -1121 'Invalid symbol.'                -> BadSymbol; other parameter errors -> BadRequest
+    429 + Retry-After, -1003               -> DDoSProtection (ccxt's rule for Binance's 429)
+    503 -1007 (reply lost, execution status unknown) -> RequestTimeout
+    503 'Service Unavailable'              -> ExchangeNotAvailable; dropped connection likewise
+
+Every response carries `X-MBX-USED-WEIGHT-1M`: the sim's weight budget (`[faults]
+weight_per_minute`, Binance's endpoint weights) is the one that answers 429. `HttpFaults` adds
+transport-level trouble: 429 bursts, 503s and late replies, by fraction of requests.
+
+The JSON shapes are pure functions in `wire`; numbers keep the simulator's exact values (eight
+decimals like Binance, more when the exact value has more: fees are not rounded). As on Binance, a
+cancel reply's `clientOrderId` is the cancel request's own id; the order's client id is its
+`origClientOrderId`.
+
+Modules, one job each: `server` (the aiohttp app, its route table, start_server, serve), `market`
+(public endpoints), `orders` (order and account endpoints), `venue` (what endpoints work on),
+`params` (parameter parsing and checks), `auth` (key, signature, timestamp), `limits` (weights,
+429, `HttpFaults`), `errors` (the simulator's ccxt errors as Binance replies), `replies` (error
+bodies, JSON responses), `wire` (the JSON shapes).
+"""
+
+from bot.sim.binance.limits import HttpFaults
+from bot.sim.binance.server import (
+    DEFAULT_PORT,
+    LOCAL_TEST_API_KEY,
+    LOCAL_TEST_SECRET,
+    BinanceFront,
+    front_of,
+    serve,
+    start_server,
+)
+
+__all__ = [
+    "DEFAULT_PORT",
+    "LOCAL_TEST_API_KEY",
+    "LOCAL_TEST_SECRET",
+    "BinanceFront",
+    "HttpFaults",
+    "front_of",
+    "serve",
+    "start_server",
+]

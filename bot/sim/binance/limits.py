@@ -1,0 +1,99 @@
+"""Request weight and transport trouble: the 429 Binance answers (-1003, `Retry-After`) when the
+sim's weight budget runs out, endpoint weights the sim has no unified method for, and `HttpFaults`
+(429 bursts, 503s, late replies) drawn request by request.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.sim.binance.replies import Reply, error
+from bot.sim.exchange import SimExchange
+
+UNLIMITED_WEIGHT = 6000  # what exchangeInfo reports when the scenario sets no weight budget
+
+
+@dataclass(frozen=True, slots=True)
+class HttpFaults:
+    """Transport-level trouble, by fraction of requests, drawn from a stream seeded with `seed`.
+
+    - `rate_limited`: a request starts a burst of `burst_seconds` in which every request is
+      answered 429 (-1003) with `Retry-After`; nothing is executed.
+    - `server_error`: the request is answered 503 Service Unavailable and not executed.
+    - `slow`: the request is executed and its reply held back `slow_seconds` of wall time (longer
+      than the client's timeout: a lost reply, the case idempotent placement must survive).
+    """
+
+    rate_limited: float = 0.0
+    burst_seconds: float = 5.0
+    server_error: float = 0.0
+    slow: float = 0.0
+    slow_seconds: float = 2.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("rate_limited", "server_error", "slow"):
+            if not 0 <= getattr(self, name) <= 1:
+                problems.append(f"{name} must be a fraction in [0, 1], got {getattr(self, name)}")
+        if self.rate_limited + self.server_error > 1:
+            problems.append("rate_limited + server_error must be <= 1")
+        for name in ("burst_seconds", "slow_seconds"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0 seconds, got {getattr(self, name)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+class TransportFaults:
+    """`HttpFaults` drawn request by request, and the 429 burst in progress (clock time)."""
+
+    def __init__(self, faults: HttpFaults, exchange: SimExchange) -> None:
+        self.faults = faults
+        self._exchange = exchange
+        self._rng = random.Random(f"{faults.seed}/http-faults")
+        self._burst_until = 0.0
+
+    def burst(self, seconds: float) -> None:
+        """Answer every request 429 for the next `seconds` (clock time), as a burst would."""
+        self._burst_until = max(self._burst_until, self._exchange.clock.time() + seconds)
+
+    def draw(self) -> bool:
+        """Raise a 429 or 503 reply when a fault says so; return whether to answer late."""
+        f = self.faults
+        now = self._exchange.clock.time()
+        if now >= self._burst_until and (f.rate_limited or f.server_error):
+            u = self._rng.random()
+            if u < f.rate_limited:
+                self._burst_until = now + f.burst_seconds
+            elif u < f.rate_limited + f.server_error:
+                raise Reply(503, "Service Unavailable")
+        if now < self._burst_until:
+            raise too_many(math.ceil(self._burst_until - now), self._exchange)
+        return bool(f.slow) and self._rng.random() < f.slow
+
+
+def weight_budget(exchange: SimExchange) -> int:
+    """The request weight per minute Binance would publish: the sim's budget, or a high one."""
+    return exchange.faults.config.weight_per_minute or UNLIMITED_WEIGHT
+
+
+def too_many(retry_after: int, exchange: SimExchange) -> Reply:
+    """Binance's 429: -1003 with the budget in its message, `Retry-After` at least a second."""
+    return error(
+        429,
+        -1003,
+        f"Too much request weight used; current limit is {weight_budget(exchange)} request weight"
+        " per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
+        {"Retry-After": str(max(retry_after, 1))},
+    )
+
+
+def ticker_weight(symbols: Sequence[str] | None) -> int:
+    """Binance's weight of GET /api/v3/ticker/24hr: by how many symbols are asked."""
+    if symbols is None or len(symbols) > 100:
+        return 80
+    return 2 if len(symbols) <= 20 else 40
