@@ -107,6 +107,12 @@ class Market:
         if problems:
             raise DomainError(f"market {self.symbol}: " + "; ".join(problems))
 
+    @property
+    def max_fee(self) -> Decimal:
+        """The higher of the two fee rates (never below 0): what a budget must allow for when an
+        order may fill as maker or as taker."""
+        return max(self.maker_fee, self.taker_fee, ZERO)
+
     def round_amount(self, amount: Decimal) -> Decimal:
         """Round an order amount down to the step: never trade more than intended."""
         if self.amount_digits is not None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from bot.domain.market import ZERO, Market, OrderBook, Side, signed_bps
+from bot.domain.market import ONE, ZERO, Market, OrderBook, Side, signed_bps
 from bot.domain.orders import TimeInForce
 from bot.errors import DomainError
 
@@ -161,9 +161,12 @@ def next_child(
     policy: ExecutionPolicy,
     phase: Phase | None = None,
     cap: Decimal | None = None,
+    budget: Decimal | None = None,
 ) -> Decision:
     """The next child order of a leg, or why there is none. `cap` bounds the child's amount (the
-    unfilled rest of a passive child that is now taken)."""
+    unfilled rest of a passive child that is now taken). `budget` bounds what a buy child may
+    spend, fees included: its amount at its own limit price (the worst it can fill at), plus the
+    market's higher fee rate, never exceeds it."""
     phase = phase or phase_for(policy, state.elapsed)
     blocked = guard(book, state, policy)
     if isinstance(blocked, Halt):
@@ -188,12 +191,13 @@ def next_child(
     amount = min(within * policy.participation, remaining)
     if cap is not None:
         amount = min(amount, cap)
-    if phase is Phase.TAKE:
-        price = _worst_level_price(book, side, amount, mid, policy.band_bps)
-    else:
-        price = _passive_price(market, book, side)
+    price = _child_price(market, book, side, amount, mid, policy, phase)
     if policy.max_order_notional is not None:
         amount = min(amount, policy.max_order_notional / price)
+    if budget is not None and side is Side.BUY:
+        amount = min(amount, max(ZERO, budget) / (price * (ONE + market.max_fee)))
+        # A smaller take reaches no further into the book: its limit can only come down.
+        price = _child_price(market, book, side, amount, mid, policy, phase)
     amount = market.round_amount(amount)
     if amount <= 0 or market.rejects(amount, price) is not None:
         return Wait(
@@ -203,6 +207,20 @@ def next_child(
     if phase is Phase.TAKE:
         return Child(side, amount, price, phase, TimeInForce.IOC, post_only=False)
     return Child(side, amount, price, phase, TimeInForce.GTC, post_only=True)
+
+
+def _child_price(
+    market: Market,
+    book: OrderBook,
+    side: Side,
+    amount: Decimal,
+    mid: Decimal,
+    policy: ExecutionPolicy,
+    phase: Phase,
+) -> Decimal:
+    if phase is Phase.TAKE:
+        return _worst_level_price(book, side, amount, mid, policy.band_bps)
+    return _passive_price(market, book, side)
 
 
 def _worst_level_price(

@@ -181,16 +181,18 @@ class Executor:
                 elapsed=now - report.started,
                 paused_for=0.0 if paused_since is None else now - paused_since,
             )
-            cap = take_cap
-            if report.budget is not None and leg.side is Side.BUY and book.best_ask is not None:
-                left = report.budget - report.cost * (ONE + market.taker_fee)
-                affordable = max(ZERO, left) / (book.best_ask * (ONE + market.taker_fee))
-                if market.round_amount(affordable) < market.min_tradable(book.best_ask):
+            left: Decimal | None = None
+            if report.budget is not None and leg.side is Side.BUY:
+                # What this buy may still spend: its fills so far count at the higher fee rate.
+                left = max(ZERO, report.budget - report.cost * (ONE + market.max_fee))
+                ask = book.best_ask
+                if ask is not None and market.round_amount(
+                    left / (ask * (ONE + market.max_fee))
+                ) < market.min_tradable(ask):
                     report.reason = f"budget spent: {report.budget:.8f} {leg.spends}"
                     log.info("leg_budget_spent", leg=report.key, budget=str(report.budget))
                     return
-                cap = affordable if cap is None else min(cap, affordable)
-            decision = next_child(market, book, state, policy, forced_phase, cap)
+            decision = next_child(market, book, state, policy, forced_phase, take_cap, left)
             forced_phase, take_cap = None, None
             if isinstance(decision, Done):
                 report.reason = decision.reason if remaining > 0 else "filled"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -130,13 +130,12 @@ class Rebalancer:
         # A fresh nonce per rebalance: client ids stay unique even if the journal is restored from
         # a backup and its rebalance ids start again.
         prefix = f"{tag}-{rid}{secrets.token_hex(2)}"
+        start: Mapping[str, Decimal] | None = None  # free balances before the first wave
         try:
             for wave in waves(plan.legs):
                 # Legs in one wave spend assets no pending leg delivers: they run side by side,
                 # each buy with its share of what is free now (the quote reserve excepted).
-                fitted, budgets = await _fit_wave(
-                    self.gateway, wave, plan.valuation.quote, self.portfolio.reserve
-                )
+                fitted, budgets, start = await _fit_wave(self.gateway, wave, self.portfolio, start)
                 tasks = []
                 for original, leg, budget in zip(wave, fitted, budgets, strict=True):
                     seq = seqs[id(original)]
@@ -218,27 +217,56 @@ def waves(legs: tuple[Leg, ...] | list[Leg]) -> list[list[Leg]]:
 
 
 async def _fit_wave(
-    gateway: Gateway, wave: list[Leg], quote: str, reserve: Decimal
-) -> tuple[list[Leg], list[Decimal | None]]:
-    """Fit a wave's legs to what is free now: a sell never asks for more than is free (earlier
-    fees may have taken a little); the buys spending one asset share what is free of it (the
-    portfolio quote less its reserve) in proportion to their planned spend."""
+    gateway: Gateway,
+    wave: list[Leg],
+    portfolio: PortfolioSpec,
+    start: Mapping[str, Decimal] | None,
+) -> tuple[list[Leg], list[Decimal | None], Mapping[str, Decimal]]:
+    """Fit a wave's legs to what they may spend now, and return the free balances read.
+
+    What the legs spending one asset may use together: what is free of it, less the quote's
+    reserve; of an asset the user does not manage (a bridge such as BTC between X/BTC and
+    BTC/USDT), only what this rebalance delivered of it since `start` (the free balances when
+    it began; None: this is the first wave), so the user's own holding is never spent. The sells
+    spending an asset take first, cut together to what is there; the buys spending it share the
+    rest in proportion to their planned spend (their budgets, fees included). A managed bridge
+    asset stays on its plan: it is capped only by what is free."""
     balances = await gateway.fetch_balances()
-    fitted: list[Leg] = []
-    for leg in wave:
-        free = balances.free.get(leg.spends, ZERO)
-        if leg.side is Side.SELL and free < leg.amount:
-            amount = gateway.markets[leg.symbol].round_amount(free)
-            log.info("leg_resized", symbol=leg.symbol, planned=str(leg.amount), free=str(free))
-            leg = replace(
-                leg,
-                amount=amount,
-                notional=amount * leg.price,
-                value=leg.value * amount / leg.amount,
-            )
-        fitted.append(leg)
-    planned: dict[str, Decimal] = {}
-    sold: dict[str, Decimal] = {}  # what the wave's sells of the same asset will take
+    free = balances.free
+    before = free if start is None else start
+
+    def available(asset: str) -> Decimal:
+        have = free.get(asset, ZERO)
+        if asset == portfolio.quote:
+            have -= portfolio.reserve
+        if asset not in portfolio.managed:
+            have = min(have, have - before.get(asset, ZERO))
+        return max(ZERO, have)
+
+    fitted = list(wave)
+    for asset in {leg.spends for leg in wave}:
+        sells = [i for i, leg in enumerate(wave) if leg.spends == asset and leg.side is Side.SELL]
+        wanted = sum((wave[i].amount for i in sells), ZERO)
+        have = available(asset)
+        if wanted > have:
+            for i in sells:
+                leg = wave[i]
+                amount = gateway.markets[leg.symbol].round_amount(leg.amount * have / wanted)
+                log.info(
+                    "leg_resized",
+                    symbol=leg.symbol,
+                    planned=str(leg.amount),
+                    amount=str(amount),
+                    available=str(have),
+                )
+                fitted[i] = replace(
+                    leg,
+                    amount=amount,
+                    notional=amount * leg.price,
+                    value=leg.value * amount / leg.amount,
+                )
+    sold: dict[str, Decimal] = {}  # what the wave's sells of each asset will take
+    planned: dict[str, Decimal] = {}  # what its buys of each asset planned to spend
     for leg in fitted:
         if leg.side is Side.BUY:
             planned[leg.spends] = planned.get(leg.spends, ZERO) + leg.notional
@@ -249,8 +277,6 @@ async def _fit_wave(
         if leg.side is not Side.BUY or not planned.get(leg.spends):
             budgets.append(None)
             continue
-        free = balances.free.get(leg.spends, ZERO) - sold.get(leg.spends, ZERO)
-        if leg.spends == quote:
-            free -= reserve
-        budgets.append(max(ZERO, free) * leg.notional / planned[leg.spends])
-    return fitted, budgets
+        rest = max(ZERO, available(leg.spends) - sold.get(leg.spends, ZERO))
+        budgets.append(rest * leg.notional / planned[leg.spends])
+    return fitted, budgets, before

@@ -203,3 +203,57 @@ def test_child_invariants(
             assert decision.price < b.best_ask
         else:
             assert decision.price > b.best_bid
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(
+    b=books(),
+    band=st.integers(1, 100),
+    fee_bps=st.data(),
+    budget=st.decimals(D(1), D(100_000), places=2),
+    participation=st.decimals(D("0.05"), D(1), places=2),
+    style=st.sampled_from(list(Style)),
+    take=st.booleans(),
+)
+def test_a_buy_child_never_spends_past_its_budget(
+    b: OrderBook,
+    band: int,
+    fee_bps: st.DataObject,
+    budget: Decimal,
+    participation: Decimal,
+    style: Style,
+    take: bool,
+) -> None:
+    """Sized at its own limit price (the worst it can fill at) plus the higher fee, a buy child
+    fits its budget whatever the band, the fee (0 up to the band) and the book's walk."""
+    fee = D(fee_bps.draw(st.integers(0, band))) / 10_000
+    market = Market(
+        "BTC/USDT", "BTC", "USDT", D("0.001"), D("0.1"), D("0.001"), D(10), fee / 2, fee
+    )
+    policy = ExecutionPolicy(
+        style=style, participation=participation, band_bps=D(band), max_spread_bps=D(10_000)
+    )
+    mid = b.mid
+    assert mid is not None
+    state = LegState(side=Side.BUY, remaining=D(1000), arrival_mid=mid)
+    phase = Phase.TAKE if take else None
+    decision = next_child(market, b, state, policy, phase, budget=budget)
+    if isinstance(decision, Child):
+        spend = decision.amount * decision.price * (1 + market.max_fee)
+        assert spend <= budget
+        assert market.rejects(decision.amount, decision.price) is None
+
+
+def test_a_budget_sized_take_is_repriced_no_higher_than_it_needs() -> None:
+    """The budget cuts a take that would walk three levels down to what the touch holds: its
+    limit comes back to the touch, so it pays the touch, not the band's worst level."""
+    deep = book([("99.9", "5")], [("100.0", "1"), ("100.1", "1"), ("100.2", "40")])
+    policy = ExecutionPolicy(style=Style.TAKE, participation=D(1), band_bps=D(50))
+    state = LegState(side=Side.BUY, remaining=D(10), arrival_mid=D("99.95"))
+    unbounded = next_child(MARKET, deep, state, policy)
+    assert isinstance(unbounded, Child)
+    assert unbounded.price == D("100.2")
+    child = next_child(MARKET, deep, state, policy, budget=D(100))
+    assert isinstance(child, Child)
+    assert child.price == D("100.0")
+    assert child.amount * child.price * (1 + MARKET.max_fee) <= D(100)
