@@ -1,10 +1,11 @@
 """ccxt's unified structures <-> the bot's domain values, in one place.
 
-ccxt hands out dicts whose numbers are floats (or numeric strings); the domain wants exact
-`Decimal`s in typed values. Every conversion is here, pure and synchronous, so the gateway (the
-bot's side of the boundary) and paper trading (the simulator's, reading a real exchange's public
-data) read ccxt's replies the same way. A number is read as the decimal that ccxt printed, never
-through a binary float round trip.
+ccxt hands out dicts whose numbers are floats, or exact text when the client's `number` is `str`
+(what the bot asks of every ccxt client; order books are floats either way, as ccxt parses them);
+the domain wants exact `Decimal`s in typed values. Every conversion is here, pure and synchronous,
+so the gateway (the bot's side of the boundary) and paper trading (the simulator's, reading a real
+exchange's public data) read ccxt's replies the same way. A number is read as the decimal that
+ccxt printed, never through a binary float round trip; amounts and prices go out as exact text.
 
 Nothing here talks to an exchange or imports more of the bot than the domain and its errors.
 """
@@ -52,6 +53,12 @@ def dec(value: Any) -> Decimal:
     if isinstance(value, float) and text.endswith(".0"):
         text = text[:-2]  # 5.0 -> 5: the exchange sent an integer
     return Decimal(text)
+
+
+def to_text(value: Decimal) -> str:
+    """A decimal as the exact text ccxt takes for an amount or a price: never a float, never in
+    exponent notation ("0.00000001", not "1E-8")."""
+    return format(value, "f")
 
 
 def opt_dec(value: Any) -> Decimal | None:

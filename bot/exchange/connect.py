@@ -38,6 +38,8 @@ def ccxt_client(
     if cls is None or exchange_id not in ccxt_async.exchanges:
         raise ConfigError([f"exchange.id: {exchange_id!r} is not an exchange ccxt knows"])
     config: dict[str, Any] = {
+        # Numbers in replies as the exchange printed them, not floats (order books excepted).
+        "number": str,
         "enableRateLimit": False,
         "timeout": int(timeout * 1000),
         "options": {**profile.options(), **options},

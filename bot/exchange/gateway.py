@@ -50,6 +50,7 @@ from bot.exchange.codec import (
     fill_from_ccxt,
     market_from_ccxt,
     order_from_ccxt,
+    to_text,
     top_from_ticker,
 )
 from bot.exchange.profile import ExchangeProfile
@@ -271,12 +272,14 @@ class Gateway:
             params["postOnly"] = True
         elif request.time_in_force is not TimeInForce.GTC:
             params["timeInForce"] = request.time_in_force.value
-        args = (request.symbol, "limit", request.side.value, float(request.amount))
+        # Exact text, never a float: ccxt rounds a string amount (to the step, toward zero) and a
+        # string price (to the tick) in decimal, and both are on their grids already.
+        args = (request.symbol, "limit", request.side.value, to_text(request.amount))
         attempt = 0
         while True:
             sent_at = self._now()
             try:
-                raw = await self._send("create_order", *args, float(request.price), params)
+                raw = await self._send("create_order", *args, to_text(request.price), params)
                 return self._order(
                     {**raw, "clientOrderId": raw.get("clientOrderId") or request.client_id}
                 )

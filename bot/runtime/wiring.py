@@ -142,6 +142,7 @@ def _sim(scenario_path: Path, time: SimTime, retry: RetryPolicy) -> Backend:
     scenario = load_scenario(scenario_path)
     clock: Clock = VirtualClock(scenario.start) if time is SimTime.VIRTUAL else RealClock()
     exchange = SimExchange.from_scenario(scenario, clock)
+    exchange.number = str  # as every ccxt client the bot makes: exact text, not floats
     gateway = _gateway(exchange, SIMULATED, clock, retry, SIM_REQUESTS_PER_SECOND)
     return Backend(exchange, clock, gateway, f"simulated exchange, scenario {scenario.name}")
 
@@ -159,6 +160,7 @@ def _paper(settings: Settings, public: Any, retry: RetryPolicy) -> Backend:
     balances = PaperExchange.load_state(state) or dict(settings.paper.balances)
     clock = RealClock()
     paper = PaperExchange(public, balances, clock=clock, depth=settings.execution.book_depth)
+    paper.number = str
     paper.state_path = state
     paper.save_state()
     gateway = _gateway(paper, SIMULATED, clock, retry)

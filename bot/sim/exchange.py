@@ -108,6 +108,8 @@ class SimAccountApi(Generic[E]):
     precisionMode = TICK_SIZE  # noqa: N815 - ccxt's attribute names
     rateLimit = 50  # noqa: N815
     enableRateLimit = False  # noqa: N815
+    # As in ccxt: `float` (the default) or `str`, the type the reply's numbers come in.
+    number: type[float] | type[str] = float
     _event = "sim"  # prefix of the log events
 
     def __init__(self, engine: E, clock: Clock, *, exchange_id: str, name: str) -> None:
@@ -148,6 +150,9 @@ class SimAccountApi(Generic[E]):
 
     # ---- plumbing ---------------------------------------------------------------------------
 
+    def _number(self) -> structures.Number:
+        return structures.text if self.number is str else float
+
     def milliseconds(self) -> int:
         return round(self.clock.time() * 1000)
 
@@ -161,7 +166,9 @@ class SimAccountApi(Generic[E]):
 
     async def fetch_balance(self, params: Params = None) -> dict[str, Any]:
         await self._call("fetch_balance", WEIGHTS["fetch_balance"])
-        return structures.balance_dict(self.engine.account, self.milliseconds())
+        return structures.balance_dict(
+            self.engine.account, self.milliseconds(), number=self._number()
+        )
 
     async def create_order(
         self,
@@ -207,7 +214,7 @@ class SimAccountApi(Generic[E]):
             raise ccxt.RequestTimeout(
                 f"{self.id} create_order: request timed out (simulated; the order was accepted)"
             )
-        return structures.order_dict(order)
+        return structures.order_dict(order, number=self._number())
 
     def _order_kind(
         self, symbol: str, type: str, side: str, params: Mapping[str, Any]
@@ -253,14 +260,15 @@ class SimAccountApi(Generic[E]):
         log.debug(
             f"{self._event}_order_canceled", symbol=symbol, id=order.id, filled=str(order.filled)
         )
-        return structures.order_dict(order)
+        return structures.order_dict(order, number=self._number())
 
     async def fetch_order(
         self, id: str | None, symbol: str | None = None, params: Params = None
     ) -> dict[str, Any]:
         symbol = await self._require_symbol("fetch_order", symbol)
         await self._call("fetch_order", WEIGHTS["fetch_order"], symbol)
-        return structures.order_dict(self.engine.find(id, self._client_id(params), symbol))
+        order = self.engine.find(id, self._client_id(params), symbol)
+        return structures.order_dict(order, number=self._number())
 
     @staticmethod
     def _client_id(params: Params) -> str | None:
@@ -327,11 +335,12 @@ class SimAccountApi(Generic[E]):
         orders = [o for o in self.engine.all_orders(symbol) if o.status is status]
         return self._orders(orders, since, limit)
 
-    @staticmethod
     def _orders(
-        orders: Sequence[SimOrder], since: int | None, limit: int | None
+        self, orders: Sequence[SimOrder], since: int | None, limit: int | None
     ) -> list[dict[str, Any]]:
-        return _since_limit([structures.order_dict(o) for o in orders], since, limit)
+        return _since_limit(
+            [structures.order_dict(o, number=self._number()) for o in orders], since, limit
+        )
 
     async def fetch_my_trades(
         self,
@@ -343,7 +352,9 @@ class SimAccountApi(Generic[E]):
         symbol = await self._require_symbol("fetch_my_trades", symbol)
         await self._call("fetch_my_trades", WEIGHTS["fetch_my_trades"], symbol)
         trades = [
-            structures.trade_dict(t, self.engine.orders[t.order_id].client_order_id)
+            structures.trade_dict(
+                t, self.engine.orders[t.order_id].client_order_id, number=self._number()
+            )
             for t in self.engine.my_trades(symbol)
         ]
         return _since_limit(trades, since, limit)
@@ -404,7 +415,10 @@ class SimExchange(SimAccountApi[MatchingEngine]):
 
     def _load(self) -> dict[str, dict[str, Any]]:
         if self.markets is None:
-            markets = {m.symbol: structures.market_dict(m) for m in self.engine.markets.values()}
+            markets = {
+                m.symbol: structures.market_dict(m, number=self._number())
+                for m in self.engine.markets.values()
+            }
             self.markets = markets
             self.markets_by_id = {m["id"]: [m] for m in markets.values()}
             self.symbols = sorted(markets)
@@ -469,7 +483,9 @@ class SimExchange(SimAccountApi[MatchingEngine]):
     def _ticker(self, symbol: str) -> dict[str, Any]:
         bids, asks = self.engine.book(symbol)
         stats = self.engine.books[symbol].stats
-        return structures.ticker_dict(symbol, bids, asks, stats, self.milliseconds())
+        return structures.ticker_dict(
+            symbol, bids, asks, stats, self.milliseconds(), number=self._number()
+        )
 
     def _reply_lost(self) -> bool:
         return self.faults.reply_lost("create_order")

@@ -1,19 +1,20 @@
 """The simulator's state as ccxt's unified structures: the same keys, types and meanings.
 
-ccxt returns numbers as floats, so these do too; the exact `Decimal` state stays inside the
-simulator and every number is converted here, at the boundary, once. Keys follow ccxt's
-`safe_market_structure`, `safe_order`, `safe_trade`, `safe_balance`, `safe_ticker` and
-`parse_order_book` (ccxt 4.5).
+ccxt returns numbers as floats by default, and as exact text when a client sets `number = str`;
+these do the same (`number`: `float` or `text`), except order books, which ccxt always parses into
+floats. The exact `Decimal` state stays inside the simulator and every number is converted here,
+at the boundary, once. Keys follow ccxt's `safe_market_structure`, `safe_order`, `safe_trade`,
+`safe_balance`, `safe_ticker` and `parse_order_book` (ccxt 4.5).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from bot.domain.market import Level, Market, Side
+from bot.domain.market import ZERO, Level, Market, Side
 from bot.sim.account import Account, OrderStatus, OrderType, SimOrder, SimTrade
 from bot.sim.model import TapeStats
 
@@ -25,8 +26,18 @@ _BINANCE_STATUS = {
 }
 
 
-def num(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
+# How numbers come out: `float` (ccxt's default) or `text` (ccxt with `number = str`). Books
+# are floats either way, as ccxt's order book parser makes them.
+Number = Callable[[Decimal], float | str]
+
+
+def text(value: Decimal) -> str:
+    """A decimal as plain text, never in exponent notation: "0.00000001", not "1E-8"."""
+    return format(value, "f")
+
+
+def _opt(value: Decimal | None, number: Number) -> float | str | None:
+    return None if value is None else number(value)
 
 
 def iso8601(ms: int | None) -> str | None:
@@ -40,7 +51,7 @@ def market_id(symbol: str) -> str:
     return symbol.replace("/", "")
 
 
-def market_dict(market: Market) -> dict[str, Any]:
+def market_dict(market: Market, number: Number = float) -> dict[str, Any]:
     mid = market_id(market.symbol)
     return {
         "id": mid,
@@ -64,8 +75,8 @@ def market_dict(market: Market) -> dict[str, Any]:
         "linear": None,
         "inverse": None,
         "subType": None,
-        "taker": float(market.taker_fee),
-        "maker": float(market.maker_fee),
+        "taker": number(market.taker_fee),
+        "maker": number(market.maker_fee),
         "percentage": True,
         "tierBased": False,
         "feeSide": "get",
@@ -75,17 +86,20 @@ def market_dict(market: Market) -> dict[str, Any]:
         "strike": None,
         "optionType": None,
         "precision": {
-            "amount": float(market.amount_step),
-            "price": float(market.price_tick),
+            "amount": number(market.amount_step),
+            "price": number(market.price_tick),
             "cost": None,
             "base": None,
             "quote": None,
         },
         "limits": {
             "leverage": {"min": None, "max": None},
-            "amount": {"min": num(market.min_amount or market.amount_step), "max": None},
-            "price": {"min": float(market.price_tick), "max": None},
-            "cost": {"min": num(market.min_cost) if market.min_cost else None, "max": None},
+            "amount": {"min": _opt(market.min_amount or market.amount_step, number), "max": None},
+            "price": {"min": number(market.price_tick), "max": None},
+            "cost": {
+                "min": _opt(market.min_cost, number) if market.min_cost else None,
+                "max": None,
+            },
         },
         "marginModes": {"cross": None, "isolated": None},
         "created": None,
@@ -107,15 +121,19 @@ def market_dict(market: Market) -> dict[str, Any]:
     }
 
 
-def fee_dict(cost: Decimal, currency: str, rate: Decimal | None = None) -> dict[str, Any]:
-    fee: dict[str, Any] = {"cost": float(cost), "currency": currency}
+def fee_dict(
+    cost: Decimal, currency: str, rate: Decimal | None = None, number: Number = float
+) -> dict[str, Any]:
+    fee: dict[str, Any] = {"cost": number(cost), "currency": currency}
     if rate is not None:
-        fee["rate"] = float(rate)
+        fee["rate"] = number(rate)
     return fee
 
 
-def trade_dict(trade: SimTrade, client_order_id: str | None = None) -> dict[str, Any]:
-    fee = fee_dict(trade.fee, trade.fee_currency, trade.fee_rate)
+def trade_dict(
+    trade: SimTrade, client_order_id: str | None = None, number: Number = float
+) -> dict[str, Any]:
+    fee = fee_dict(trade.fee, trade.fee_currency, trade.fee_rate, number)
     return {
         "info": {
             "id": trade.id,
@@ -136,18 +154,18 @@ def trade_dict(trade: SimTrade, client_order_id: str | None = None) -> dict[str,
         "type": None,
         "side": trade.side.value,
         "takerOrMaker": "taker" if trade.taker else "maker",
-        "price": float(trade.price),
-        "amount": float(trade.amount),
-        "cost": float(trade.cost),
+        "price": number(trade.price),
+        "amount": number(trade.amount),
+        "cost": number(trade.cost),
         "fee": fee,
         "fees": [dict(fee)],
     }
 
 
-def order_dict(order: SimOrder) -> dict[str, Any]:
+def order_dict(order: SimOrder, number: Number = float) -> dict[str, Any]:
     average = order.average
     price = order.price if order.type is OrderType.LIMIT else average
-    fee = fee_dict(order.fee, order.fee_currency)
+    fee = fee_dict(order.fee, order.fee_currency, number=number)
     tif = order.time_in_force.value
     return {
         "info": {
@@ -175,24 +193,24 @@ def order_dict(order: SimOrder) -> dict[str, Any]:
         "postOnly": order.post_only,
         "reduceOnly": None,
         "side": order.side.value,
-        "price": num(price),
+        "price": _opt(price, number),
         "triggerPrice": None,
         "stopPrice": None,
         "takeProfitPrice": None,
         "stopLossPrice": None,
-        "amount": float(order.amount),
-        "cost": float(order.cost),
-        "average": num(average),
-        "filled": float(order.filled),
-        "remaining": float(order.remaining),
+        "amount": number(order.amount),
+        "cost": number(order.cost),
+        "average": _opt(average, number),
+        "filled": number(order.filled),
+        "remaining": number(order.remaining),
         "status": order.status.value,
         "fee": fee,
         "fees": [dict(fee)],
-        "trades": [trade_dict(t, order.client_order_id) for t in order.trades],
+        "trades": [trade_dict(t, order.client_order_id, number) for t in order.trades],
     }
 
 
-def balance_dict(account: Account, ms: int) -> dict[str, Any]:
+def balance_dict(account: Account, ms: int, number: Number = float) -> dict[str, Any]:
     result: dict[str, Any] = {
         "info": {
             "balances": [
@@ -207,13 +225,13 @@ def balance_dict(account: Account, ms: int) -> dict[str, Any]:
         "timestamp": ms,
         "datetime": iso8601(ms),
     }
-    free: dict[str, float] = {}
-    used: dict[str, float] = {}
-    total: dict[str, float] = {}
+    free: dict[str, float | str] = {}
+    used: dict[str, float | str] = {}
+    total: dict[str, float | str] = {}
     for a in account.assets():
-        free[a] = float(account.free.get(a, 0))
-        used[a] = float(account.used.get(a, 0))
-        total[a] = float(account.total(a))
+        free[a] = number(account.free.get(a, ZERO))
+        used[a] = number(account.used.get(a, ZERO))
+        total[a] = number(account.total(a))
         result[a] = {"free": free[a], "used": used[a], "total": total[a]}
     result["free"], result["used"], result["total"] = free, used, total
     return result
@@ -233,7 +251,12 @@ def book_dict(
 
 
 def ticker_dict(
-    symbol: str, bids: Sequence[Level], asks: Sequence[Level], stats: TapeStats, ms: int
+    symbol: str,
+    bids: Sequence[Level],
+    asks: Sequence[Level],
+    stats: TapeStats,
+    ms: int,
+    number: Number = float,
 ) -> dict[str, Any]:
     last = stats.last
     change = last - stats.open
@@ -244,22 +267,22 @@ def ticker_dict(
         "info": {"symbol": market_id(symbol), "lastPrice": str(last)},
         "timestamp": ms,
         "datetime": iso8601(ms),
-        "high": float(max(stats.high, last)),
-        "low": float(min(stats.low, last)),
-        "bid": num(bid.price) if bid else None,
-        "bidVolume": num(bid.amount) if bid else None,
-        "ask": num(ask.price) if ask else None,
-        "askVolume": num(ask.amount) if ask else None,
-        "vwap": num(vwap),
-        "open": float(stats.open),
-        "close": float(last),
-        "last": float(last),
+        "high": number(max(stats.high, last)),
+        "low": number(min(stats.low, last)),
+        "bid": _opt(bid.price, number) if bid else None,
+        "bidVolume": _opt(bid.amount, number) if bid else None,
+        "ask": _opt(ask.price, number) if ask else None,
+        "askVolume": _opt(ask.amount, number) if ask else None,
+        "vwap": _opt(vwap, number),
+        "open": number(stats.open),
+        "close": number(last),
+        "last": number(last),
         "previousClose": None,
-        "change": float(change),
-        "percentage": float(change / stats.open * 100),
-        "average": float((stats.open + last) / 2),
-        "baseVolume": float(stats.base_volume),
-        "quoteVolume": float(stats.quote_volume),
+        "change": number(change),
+        "percentage": number(change / stats.open * 100),
+        "average": number((stats.open + last) / 2),
+        "baseVolume": number(stats.base_volume),
+        "quoteVolume": number(stats.quote_volume),
         "indexPrice": None,
         "markPrice": None,
     }
