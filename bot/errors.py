@@ -2,7 +2,8 @@
 
     BotError                     the base: the CLI catches it and prints one line, never a traceback
     ├── DomainError              a domain value was refused (also a ValueError)
-    │   └── NoPriceError         an asset has no market path to the quote with a two-sided book
+    │   ├── NoPriceError         an asset has no market path to the quote with a two-sided book
+    │   └── UnknownFeeError      a plan needs a market whose trading fee nobody knows
     ├── ConfigError              the configuration is invalid; `problems`: one line per problem
     │   └── ScenarioError        a simulator scenario file is invalid
     ├── SnapshotError            a snapshot file cannot be read or is inconsistent
@@ -38,6 +39,11 @@ class DomainError(BotError, ValueError):
 
 class NoPriceError(DomainError):
     """An asset cannot be valued: no market path to the quote currency with a two-sided book."""
+
+
+class UnknownFeeError(DomainError):
+    """A plan would trade on a market whose fee rates the exchange does not report: the bot
+    refuses to plan rather than count them as 0."""
 
 
 class ConfigError(BotError):
@@ -113,5 +119,6 @@ __all__ = [
     "OrderUnknown",
     "ScenarioError",
     "SnapshotError",
+    "UnknownFeeError",
     "WouldCross",
 ]

@@ -64,6 +64,15 @@ class Mode(StrEnum):
     LIVE = "live"  # real money
 
 
+FeeRate = Annotated[Decimal, Field(ge=Decimal("-0.01"), lt=Decimal("0.1"))]
+
+
+class FeeSettings(_Section):
+    # Fractions of the traded value: 0.001 = 10 bps (a negative maker fee is a rebate).
+    maker: FeeRate
+    taker: FeeRate
+
+
 class ExchangeSettings(_Section):
     id: str = Field(default="binance", min_length=1)
     mode: Mode = Mode.SIM
@@ -75,6 +84,9 @@ class ExchangeSettings(_Section):
     timeout: Annotated[float, Field(gt=0)] = 10.0
     # Extra ccxt options, merged over the bot's own (see the README).
     options: dict[str, Any] = Field(default_factory=dict)
+    # The fee rates you pay, for markets whose rates neither ccxt nor the account reports (a plan
+    # that would trade on such a market is refused otherwise). Default: none.
+    fees: FeeSettings | None = None
     # Send every API call to this base URL instead of the exchange's (a proxy, a self-hosted
     # gateway, or the local simulated exchange: rebalance-bot sim-server). Binance only.
     api_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+.*$")

@@ -83,6 +83,9 @@ class Market:
     # mode): amounts and prices are then rounded to that many digits as well as to the step.
     amount_digits: int | None = None
     price_digits: int | None = None
+    # False when the exchange reported no fee rates for the market (the fees above are then 0,
+    # and a plan that would trade on it is refused).
+    fees_known: bool = True
 
     def __post_init__(self) -> None:
         problems = []

@@ -25,6 +25,7 @@ from enum import StrEnum
 
 from bot.domain.market import BPS, ONE, ZERO, Market, OrderBook, Side, bps
 from bot.domain.portfolio import Valuation
+from bot.errors import UnknownFeeError
 
 # In band_edge mode an asset is moved this fraction of its half band width inside the edge, so fees
 # and the next tick do not put it straight back outside.
@@ -149,6 +150,14 @@ def plan_rebalance(
         if _flow_cost(alternative, costs) < _flow_cost(flows, costs):
             flows, route_notes = alternative, alt_notes
     ordered = _order(flows, markets, valuation.quote)
+    unknown = sorted({hop.symbol for hop, _ in ordered if not markets[hop.symbol].fees_known})
+    if unknown:
+        raise UnknownFeeError(
+            f"{', '.join(unknown)}: the exchange reports no trading fee for"
+            f" {'this market' if len(unknown) == 1 else 'these markets'} and the account's rates"
+            " cannot be read (fetch_trading_fees); refusing to plan rather than count the fee as"
+            " 0. Set exchange.fees (maker and taker) to the rates you pay."
+        )
     legs, dust, after = _size(ordered, valuation, markets, tradable, held)
     return Plan(
         valuation, tuple(legs), tuple(dust), _weights(valuation, after), (*notes, *route_notes)

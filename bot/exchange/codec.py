@@ -78,13 +78,25 @@ def _step(precision: Any, mode: int) -> tuple[Decimal, int | None]:
     raise ValueError(f"unknown ccxt precision mode {mode}")
 
 
-def market_from_ccxt(raw: Mapping[str, Any], mode: int, default_fees: Mapping[str, Any]) -> Market:
+def market_from_ccxt(
+    raw: Mapping[str, Any],
+    mode: int,
+    default_fees: Mapping[str, Any],
+    account_fees: Mapping[str, Any] | None = None,
+) -> Market:
+    """A market. Its fee rates: the market's own; where ccxt gives None, the account's
+    (`account_fees`: a `fetch_trading_fees` entry, or rates the user set); where the market has
+    no fee keys at all, the exchange's published defaults (`default_fees`). Rates still unknown
+    are 0 with `fees_known` False, so no plan trades on them."""
     precision = raw.get("precision") or {}
     limits = raw.get("limits") or {}
     amount_step, amount_digits = _step(precision.get("amount"), mode)
     price_tick, price_digits = _step(precision.get("price"), mode)
     maker = raw.get("maker", default_fees.get("maker"))
     taker = raw.get("taker", default_fees.get("taker"))
+    if (maker is None or taker is None) and account_fees:
+        maker = account_fees.get("maker") if maker is None else maker
+        taker = account_fees.get("taker") if taker is None else taker
     return Market(
         symbol=raw["symbol"],
         base=raw["base"],
@@ -97,6 +109,7 @@ def market_from_ccxt(raw: Mapping[str, Any], mode: int, default_fees: Mapping[st
         taker_fee=opt_dec(taker) or ZERO,
         amount_digits=amount_digits,
         price_digits=price_digits,
+        fees_known=maker is not None and taker is not None,
     )
 
 

@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import ccxt.async_support as ccxt
@@ -87,8 +88,12 @@ class Gateway:
         now: Callable[[], float] = time.monotonic,
         profile: ExchangeProfile | None = None,
         ambiguity_window: float | None = None,
+        fee_rates: Mapping[str, Decimal] | None = None,
     ) -> None:
         self.exchange = exchange
+        # Fee rates (maker, taker) the user pays, for markets whose rates the exchange and the
+        # account do not report.
+        self.fee_rates = dict(fee_rates or {})
         # The exchange's facts; by default, the profile of the exchange object's ccxt id.
         self.profile = profile or profile_for(str(getattr(exchange, "id", "")))
         rate = requests_per_second or 1000.0 / max(float(getattr(exchange, "rateLimit", 50)), 1.0)
@@ -193,13 +198,30 @@ class Gateway:
     # -- reading --------------------------------------------------------------------------------
 
     async def load_markets(self) -> dict[str, Market]:
+        """The active spot markets. Where ccxt reports no fee rates for a market, the account's
+        are read (`fetch_trading_fees`, where the exchange has it), else the configured ones
+        (`fee_rates`); still unknown, the market is marked so and no plan trades on it."""
         raw = await self._call("load_markets")
         mode = int(getattr(self.exchange, "precisionMode", ccxt.TICK_SIZE))
-        fees = (getattr(self.exchange, "fees", None) or {}).get("trading", {})
+        defaults = (getattr(self.exchange, "fees", None) or {}).get("trading", {})
+        wanted = {
+            s: m
+            for s, m in raw.items()
+            if m.get("spot", True) and m.get("active", True) is not False
+        }
+        unknown = [
+            s for s, m in wanted.items() if m.get("maker", 0) is None or m.get("taker", 0) is None
+        ]
+        account: Mapping[str, Any] = {}
+        if unknown and (getattr(self.exchange, "has", None) or {}).get("fetchTradingFees"):
+            try:
+                account = await self._call("fetch_trading_fees")
+            except GatewayError as exc:
+                log.warning("trading_fees_unavailable", error=str(exc), markets=unknown[:10])
         markets = {}
-        for symbol, m in raw.items():
-            if m.get("spot", True) and m.get("active", True) is not False:
-                markets[symbol] = market_from_ccxt(m, mode, fees)
+        for symbol, m in wanted.items():
+            rates = account.get(symbol) or self.fee_rates or None
+            markets[symbol] = market_from_ccxt(m, mode, defaults, rates)
         self.markets = markets
         return markets
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from bot.domain.portfolio import Valuation
 from bot.domain.status import RebalanceStatus
-from bot.errors import AuthFailed, GatewayError, NoPriceError
+from bot.errors import AuthFailed, GatewayError, NoPriceError, UnknownFeeError
 from bot.execution.reports import RebalanceReport
 from bot.metrics import Metrics
 from bot.notify import (
@@ -214,7 +214,7 @@ class Daemon:
                 veto=lambda plan: self.guard.check_plan(plan, self.clock.time()),
                 scheduled=scheduled,
             )
-        except (GatewayError, NoPriceError) as exc:
+        except (GatewayError, NoPriceError, UnknownFeeError) as exc:
             if isinstance(exc, AuthFailed):
                 raise
             self._last_rebalance = self.clock.time()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ def build_backend(settings: Settings, *, live_confirmed: bool = False) -> Backen
     if ex.api_url:  # after the sandbox switch, which rewrites the URLs
         exchange.urls["api"] = api_url_config(ex.id, ex.api_url, profile)["urls"]["api"]
     clock = RealClock()
-    gateway = _gateway(exchange, profile, clock, retry, ex.requests_per_second)
+    gateway = _gateway(exchange, profile, clock, retry, ex.requests_per_second, _fees(ex))
     where = "testnet (sandbox)" if ex.mode is Mode.TESTNET else "LIVE, real money"
     return Backend(exchange, clock, gateway, f"{exchange.id} {where}")
 
@@ -106,6 +107,7 @@ def _gateway(
     clock: Clock,
     retry: RetryPolicy,
     requests_per_second: float | None = None,
+    fee_rates: dict[str, Decimal] | None = None,
 ) -> Gateway:
     return Gateway(
         exchange,
@@ -114,7 +116,12 @@ def _gateway(
         sleep=clock.sleep,
         now=clock.time,
         profile=profile,
+        fee_rates=fee_rates,
     )
+
+
+def _fees(ex: ExchangeSettings) -> dict[str, Decimal] | None:
+    return None if ex.fees is None else {"maker": ex.fees.maker, "taker": ex.fees.taker}
 
 
 def _credentials(ex: ExchangeSettings) -> dict[str, str]:
@@ -163,7 +170,7 @@ def _paper(settings: Settings, public: Any, retry: RetryPolicy) -> Backend:
     paper.number = str
     paper.state_path = state
     paper.save_state()
-    gateway = _gateway(paper, SIMULATED, clock, retry)
+    gateway = _gateway(paper, SIMULATED, clock, retry, None, _fees(settings.exchange))
     return Backend(paper, clock, gateway, f"paper trading (dry run) on {public.id} public data")
 
 

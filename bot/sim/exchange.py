@@ -71,6 +71,7 @@ HAS: dict[str, bool | str] = {
     "fetchTicker": True,
     "fetchTickers": True,
     "fetchTime": False,
+    "fetchTradingFees": True,
     "sandbox": False,
     "ws": False,
 }
@@ -465,6 +466,22 @@ class SimExchange(SimAccountApi[MatchingEngine]):
             bids, asks = bids[:limit], asks[:limit]
         self._nonce += 1
         return structures.book_dict(symbol, bids, asks, self.milliseconds(), self._nonce)
+
+    async def fetch_trading_fees(self, params: Params = None) -> dict[str, dict[str, Any]]:
+        """The account's fee rates per market (Binance: GET /sapi/v1/asset/tradeFee)."""
+        await self._call("fetch_trading_fees", 1)
+        n = self._number()
+        return {
+            m.symbol: {
+                "info": {"symbol": structures.market_id(m.symbol)},
+                "symbol": m.symbol,
+                "maker": n(m.maker_fee),
+                "taker": n(m.taker_fee),
+                "percentage": True,
+                "tierBased": False,
+            }
+            for m in self.engine.markets.values()
+        }
 
     async def fetch_ticker(self, symbol: str, params: Params = None) -> dict[str, Any]:
         self.market(symbol)

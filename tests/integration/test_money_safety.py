@@ -14,13 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.domain.market import Side
-from bot.domain.planner import Leg
+from bot.domain.planner import Leg, PlannerPolicy
 from bot.domain.portfolio import Band, BandKind, Bands, PortfolioSpec
 from bot.domain.slicing import ExecutionPolicy, Style
+from bot.errors import UnknownFeeError
 from bot.exchange.gateway import Gateway
 from bot.execution.executor import Executor
 from bot.journal import Journal
-from bot.runtime.rebalance import _fit_wave
+from bot.runtime.planning import plan_from_snapshot
+from bot.runtime.rebalance import _fit_wave, take_snapshot
 from bot.runtime.wiring import build_backend, build_daemon
 from bot.settings import load_settings
 from bot.sim.clock import VirtualClock
@@ -240,3 +242,44 @@ async def test_a_buy_leg_never_spends_past_its_budget(
     spent = D(500000) - exchange.engine.account.total("USDT")
     assert report.filled > 0
     assert spent <= D(budget)
+
+
+def unknown_fee_exchange(with_account_rates: bool) -> tuple[Gateway, SimExchange]:
+    """Markets whose fee keys ccxt set to None; the account's rates readable or not."""
+    gateway, _ = two_asset_exchange({"BTC": "3", "USDT": "100", "EUR": "100"})
+    exchange = gateway.exchange
+    assert isinstance(exchange, SimExchange)
+    for m in exchange._load().values():
+        m["maker"] = m["taker"] = None
+    exchange.has["fetchTradingFees"] = with_account_rates
+    return gateway, exchange
+
+
+async def test_unknown_fees_are_read_from_the_account() -> None:
+    gateway, exchange = unknown_fee_exchange(with_account_rates=True)
+    markets = await gateway.load_markets()
+    assert markets["BTC/USDT"].fees_known
+    assert markets["BTC/USDT"].taker_fee == exchange.engine.markets["BTC/USDT"].taker_fee
+    assert exchange.calls["fetch_trading_fees"] == 1
+
+
+async def test_unknown_fees_refuse_the_plan_naming_the_market() -> None:
+    gateway, _ = unknown_fee_exchange(with_account_rates=False)
+    await gateway.load_markets()
+    assert not gateway.markets["BTC/USDT"].fees_known
+    bands = Bands(Band(BandKind.ABSOLUTE, D("0.05")), {})
+    spec = PortfolioSpec("USDT", {"BTC": D("0.5"), "USDT": D("0.5")}, bands)
+    rebalancer_snapshot = await take_snapshot(gateway, spec.managed, "USDT", VirtualClock())
+    with pytest.raises(UnknownFeeError, match=r"BTC/USDT: the exchange reports no trading fee"):
+        plan_from_snapshot(spec, PlannerPolicy(), rebalancer_snapshot)
+
+
+async def test_configured_fee_rates_stand_in_for_unknown_ones() -> None:
+    gateway, _ = unknown_fee_exchange(with_account_rates=False)
+    gateway.fee_rates = {"maker": D("0.0008"), "taker": D("0.001")}
+    markets = await gateway.load_markets()
+    assert markets["BTC/USDT"].fees_known
+    assert (markets["BTC/USDT"].maker_fee, markets["BTC/USDT"].taker_fee) == (
+        D("0.0008"),
+        D("0.001"),
+    )
