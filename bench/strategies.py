@@ -27,7 +27,7 @@ from typing import Any
 
 import ccxt
 
-from bot.domain.market import BPS, ZERO, Market, OrderBook, Side, signed_bps
+from bot.domain.market import ONE, ZERO, Market, OrderBook, Side, bps, signed_bps
 from bot.domain.planner import Leg
 from bot.domain.slicing import ExecutionPolicy, Style
 from bot.exchange.codec import book_from_ccxt, dec
@@ -157,8 +157,8 @@ class Run:
             strategy=name,
             amount=trade.amount,
             arrival_mid=mid,
-            half_spread_bps=half * BPS,
-            taker_fee_bps=market.taker_fee * BPS,
+            half_spread_bps=bps(half, ONE),
+            taker_fee_bps=bps(market.taker_fee, ONE),
             filled=filled,
             cost=cost,
             fees=fees,

@@ -32,7 +32,7 @@ from bot.report import (
     valuation_table,
 )
 from bot.runtime.planning import plan_from_snapshot
-from bot.runtime.wiring import read_snapshot, run_bot
+from bot.runtime.wiring import journal_path, open_journal, read_snapshot, run_bot
 from bot.settings import Mode, Settings, load_settings, sim_server_credentials
 from bot.snapshot import load_snapshot
 
@@ -185,11 +185,11 @@ def _progress_printer() -> Callable[[LegReport], None]:
 
 
 def _journal(settings: Settings) -> Journal:
-    path = settings.resolve(settings.journal.path)
+    path = journal_path(settings)
     if not path.exists():
         _fail([f"no journal at {path} yet: the bot has not run with this configuration"])
     try:
-        return Journal(path)
+        return open_journal(settings)
     except BotError as exc:
         _fail([str(exc)])
 

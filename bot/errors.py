@@ -15,7 +15,8 @@
     │   ├── OrderRejected        the order breaks a rule; sending it again would fail again
     │   │   └── WouldCross       a post-only order would have taken liquidity
     │   ├── OrderUnknown         the exchange does not know that order
-    │   └── AmbiguousOrder       an order may exist and the exchange could not be asked
+    │   ├── AmbiguousOrder       an order may exist and the exchange could not be asked
+    │   └── MalformedReply       the exchange answered something the bot cannot read
     └── DeliveryError            a notification receiver answered, but not with success
 
 Outside the tree, on purpose: the validators of the pydantic models raise `ValueError`, which
@@ -99,6 +100,11 @@ class AmbiguousOrder(GatewayError):
     """An order may exist and the exchange could not be asked: reconcile before acting."""
 
 
+class MalformedReply(GatewayError):
+    """The exchange answered something the bot cannot read (a number that is not one, a field
+    missing): never taken as a fact, and never a bare ValueError."""
+
+
 class DeliveryError(BotError):
     """A notification receiver answered, but not with success. The message never carries a URL."""
 
@@ -114,6 +120,7 @@ __all__ = [
     "GatewayError",
     "InsufficientBalance",
     "JournalError",
+    "MalformedReply",
     "NoPriceError",
     "OrderRejected",
     "OrderUnknown",

@@ -29,7 +29,7 @@ from typing import Any, ParamSpec, TypeVar
 from bot.domain.market import Side
 from bot.domain.orders import FillReport, OrderReport, OrderRequest
 from bot.domain.slicing import Phase
-from bot.domain.status import LegOutcome, LegStatus, OrderState, RebalanceStatus
+from bot.domain.status import LegOutcome, LegStatus, OrderState, RebalanceStatus, SnapshotKind
 from bot.errors import JournalError
 from bot.journal_schema import MIGRATIONS
 
@@ -78,7 +78,7 @@ class FillRow:
 @dataclass(frozen=True, slots=True)
 class SnapshotRow:
     taken_at: float
-    kind: str  # before | after | poll
+    kind: SnapshotKind
     total: Decimal
     weights: Mapping[str, Decimal]
 
@@ -442,10 +442,15 @@ class Journal:
     # -- snapshots and halts ----------------------------------------------------------------------
 
     @_guarded
-    def snapshot(self, kind: str, total: Decimal, weights: Mapping[str, Decimal]) -> None:
+    def snapshot(self, kind: SnapshotKind, total: Decimal, weights: Mapping[str, Decimal]) -> None:
         self._db.execute(
             "INSERT INTO snapshots (taken_at, kind, total, weights) VALUES (?, ?, ?, ?)",
-            (self._now(), kind, str(total), json.dumps({a: str(w) for a, w in weights.items()})),
+            (
+                self._now(),
+                SnapshotKind(kind).value,
+                str(total),
+                json.dumps({a: str(w) for a, w in weights.items()}),
+            ),
         )
 
     @_guarded
@@ -454,7 +459,8 @@ class Journal:
         if row is None:
             return None
         weights = {a: Decimal(w) for a, w in json.loads(row["weights"]).items()}
-        return SnapshotRow(float(row["taken_at"]), str(row["kind"]), Decimal(row["total"]), weights)
+        kind = SnapshotKind(row["kind"])
+        return SnapshotRow(float(row["taken_at"]), kind, Decimal(row["total"]), weights)
 
     @_guarded
     def halt(self, reason: str) -> None:

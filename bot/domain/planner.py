@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from bot.domain.market import BPS, ONE, ZERO, Market, OrderBook, Side, bps
+from bot.domain.market import ONE, ZERO, Market, OrderBook, Side, bps
 from bot.domain.portfolio import Valuation
 from bot.errors import UnknownFeeError
 
@@ -397,9 +397,9 @@ def _size(
                 value=leg_value,
                 spends=hop.spends,
                 receives=hop.receives,
-                est_cost_bps=cost_fraction * BPS,
+                est_cost_bps=bps(cost_fraction, ONE),
                 est_cost=leg_value * cost_fraction,
-                take_now_bps=None if impact is None else impact + fee * BPS,
+                take_now_bps=None if impact is None else impact + bps(fee, ONE),
             )
         )
     return legs, dust, balance

@@ -159,6 +159,10 @@ class Valuation:
         raise KeyError(asset)
 
     @property
+    def weights(self) -> dict[str, Decimal]:
+        return {p.asset: p.weight for p in self.positions}
+
+    @property
     def out_of_band(self) -> tuple[Position, ...]:
         return tuple(p for p in self.positions if not p.in_band)
 

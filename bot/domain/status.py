@@ -19,6 +19,14 @@ class RebalanceStatus(StrEnum):
     INTERRUPTED = "interrupted"  # the process died mid-rebalance; closed at start-up
 
 
+class SnapshotKind(StrEnum):
+    """Why the journal recorded the portfolio's weights."""
+
+    POLL = "poll"  # a poll of the daemon
+    BEFORE = "before"  # a rebalance's start
+    AFTER = "after"  # a rebalance's end
+
+
 class LegOutcome(StrEnum):
     """How the executor ended a leg."""
 

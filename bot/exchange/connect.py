@@ -11,7 +11,8 @@ limiters would stack. Errors are `ConfigError`s naming the setting to change.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,11 +30,12 @@ def ccxt_client(
     *,
     timeout: float,
     options: Mapping[str, Any],
-    credentials: Mapping[str, str] | None = None,
+    credentials: Callable[[], Mapping[str, str]] | None = None,
     api_url: str | None = None,
 ) -> Any:
     """`ccxt.async_support.<exchange_id>`, configured: the profile's options under the user's,
-    the timeout (seconds), credentials (ccxt's names: apiKey, secret, password) and `api_url`."""
+    the timeout (seconds), credentials (ccxt's names: apiKey, secret, password; read last, so a
+    wrong id or URL is reported before a missing key) and `api_url`."""
     cls = getattr(ccxt_async, exchange_id, None)
     if cls is None or exchange_id not in ccxt_async.exchanges:
         raise ConfigError([f"exchange.id: {exchange_id!r} is not an exchange ccxt knows"])
@@ -44,9 +46,27 @@ def ccxt_client(
         "timeout": int(timeout * 1000),
         "options": {**profile.options(), **options},
         **(api_url_config(exchange_id, api_url, profile) if api_url else {}),
-        **(credentials or {}),
+        **(credentials() if credentials is not None else {}),
     }
     return cls(config)
+
+
+def with_user_options(profile: ExchangeProfile, options: Mapping[str, Any]) -> ExchangeProfile:
+    """The profile as the user's ccxt options leave it: a receive window set in them (Binance:
+    `recvWindow`, milliseconds) is the one the exchange applies, so the gateway waits that long
+    after a lost order request before it may send again."""
+    name = profile.receive_window_option
+    if name is None or name not in options:
+        return profile
+    try:
+        window = float(options[name]) / 1000
+    except (TypeError, ValueError):
+        raise ConfigError(
+            [f"exchange.options.{name}: milliseconds, got {options[name]!r}"]
+        ) from None
+    if not window > 0:
+        raise ConfigError([f"exchange.options.{name}: must be > 0 milliseconds"])
+    return replace(profile, receive_window=window)
 
 
 def enable_sandbox(exchange: Any) -> None:

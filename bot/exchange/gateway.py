@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import ccxt.async_support as ccxt
 from asyncio_throttle.throttler import Throttler
@@ -39,6 +39,7 @@ from bot.errors import (
     ExchangeUnavailable,
     GatewayError,
     InsufficientBalance,
+    MalformedReply,
     OrderRejected,
     OrderUnknown,
     WouldCross,
@@ -61,6 +62,7 @@ from bot.observability import get_logger
 log = get_logger("bot.exchange")
 
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
 # Requests sent by the current task (and the tasks it starts): a leg sets its own counter, so
 # concurrent legs each count only their own calls.
@@ -221,16 +223,18 @@ class Gateway:
         markets = {}
         for symbol, m in wanted.items():
             rates = account.get(symbol) or self.fee_rates or None
-            markets[symbol] = market_from_ccxt(m, mode, defaults, rates)
+            markets[symbol] = self._decode(
+                "load_markets", market_from_ccxt, m, mode, defaults, rates
+            )
         self.markets = markets
         return markets
 
     async def fetch_balances(self) -> Balances:
-        return balances_from_ccxt(await self._call("fetch_balance"))
+        return self._decode("fetch_balance", balances_from_ccxt, await self._call("fetch_balance"))
 
     async def fetch_order_book(self, symbol: str, depth: int | None = None) -> OrderBook:
         raw = await self._call("fetch_order_book", symbol, depth)
-        return book_from_ccxt(symbol, raw)
+        return self._decode("fetch_order_book", book_from_ccxt, symbol, raw)
 
     async def fetch_order_books(
         self, symbols: Iterable[str], depth: int | None = None
@@ -246,7 +250,7 @@ class Gateway:
         raw = await self._call("fetch_tickers", wanted)
         tops: dict[str, OrderBook] = {}
         for symbol in wanted:
-            top = top_from_ticker(symbol, raw.get(symbol) or {})
+            top = self._decode("fetch_tickers", top_from_ticker, symbol, raw.get(symbol) or {})
             if top is not None:
                 tops[symbol] = top
         return tops
@@ -264,14 +268,24 @@ class Gateway:
         raw = await self._call("fetch_open_orders", symbol)
         return [self._order(o) for o in raw]
 
-    def _order(self, raw: Mapping[str, Any]) -> OrderReport:
-        return order_from_ccxt(raw, self.profile.client_id.reply_keys)
+    def _order(self, raw: Mapping[str, Any], method: str = "order") -> OrderReport:
+        return self._decode(method, order_from_ccxt, raw, self.profile.client_id.reply_keys)
+
+    def _decode(self, method: str, convert: Callable[..., T], *args: Any) -> T:
+        """A reply converted to domain values, or a GatewayError when the reply is malformed
+        (a number that is not one, a missing field): never a bare ValueError or KeyError."""
+        try:
+            return convert(*args)
+        except (ValueError, ArithmeticError, KeyError, TypeError, AttributeError) as exc:
+            raise MalformedReply(
+                f"{self.id} {method}: a reply the bot cannot read: {type(exc).__name__}: {exc}"
+            ) from exc
 
     async def fetch_my_trades(
         self, symbol: str, since_ms: int | None = None, limit: int | None = None
     ) -> list[FillReport]:
         raw = await self._call("fetch_my_trades", symbol, since_ms, limit)
-        return [fill_from_ccxt(t) for t in raw]
+        return [self._decode("fetch_my_trades", fill_from_ccxt, t) for t in raw]
 
     # -- trading --------------------------------------------------------------------------------
 
@@ -287,6 +301,12 @@ class Gateway:
         reason = market.rejects(request.amount, request.price)
         if reason is None and market.round_price(request.price, request.side) != request.price:
             reason = f"price {request.price} is not on the tick {market.price_tick}"
+        if reason is None and not self.profile.client_id.accepts(request.client_id):
+            rules = self.profile.client_id
+            reason = (
+                f"client id {request.client_id!r} breaks {self.profile.id}'s rules"
+                f" ([{rules.charset}], at most {rules.max_length})"
+            )
         if reason is not None:
             raise OrderRejected(f"{request.symbol} {request.client_id}: {reason}; not sent")
         params: dict[str, Any] = {self.profile.client_id.param: request.client_id}
@@ -302,9 +322,7 @@ class Gateway:
             sent_at = self._now()
             try:
                 raw = await self._send("create_order", *args, to_text(request.price), params)
-                return self._order(
-                    {**raw, "clientOrderId": raw.get("clientOrderId") or request.client_id}
-                )
+                reply = {**raw, "clientOrderId": raw.get("clientOrderId") or request.client_id}
             except self._ambiguous as exc:
                 # A network error, or an "execution status unknown" reply (the profile's
                 # ambiguous errors): the order may exist.
@@ -339,6 +357,18 @@ class Gateway:
                         f" ({type(exc).__name__}: {exc}) and the first send cannot be found"
                     ) from exc
                 raise self._translate("create_order", exc) from exc
+            else:
+                try:
+                    return self._order(reply, "create_order")
+                except MalformedReply as exc:
+                    # The exchange took the order; its reply cannot be read: ask by client id.
+                    found = await self._find_after_failure(request)
+                    if found is not None:
+                        return found
+                    raise AmbiguousOrder(
+                        f"{request.client_id} on {request.symbol}: placed, but {exc}, and the"
+                        " order cannot be found by its client id"
+                    ) from exc
 
     async def _settle_ambiguous(self, request: OrderRequest, sent_at: float) -> OrderReport | None:
         """After an ambiguous send: look the order up by its client id; if it is not there, wait
@@ -382,9 +412,9 @@ class Gateway:
             and raw.get("status") in FINAL_STATUSES
             and raw.get("filled") is not None
         ):
-            return self._order(raw)
+            return self._order(raw, "cancel_order")
         try:
             raw = await self._call("fetch_order", exchange_id, symbol)
         except OrderUnknown:
             return None
-        return self._order(raw)
+        return self._order(raw, "fetch_order")

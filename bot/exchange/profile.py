@@ -32,8 +32,8 @@ class ClientIdRules:
     param: str = "clientOrderId"
     lookup_param: str = "clientOrderId"
     reply_keys: tuple[str, ...] = ()
-    max_length: int = 32
-    charset: str = "A-Za-z0-9"
+    max_length: int = 64
+    charset: str = "!-~"  # printable ASCII: an exchange's profile narrows it
 
     def accepts(self, client_id: str) -> bool:
         return re.fullmatch(f"[{self.charset}]{{1,{self.max_length}}}", client_id) is not None

@@ -13,7 +13,7 @@ import signal
 from dataclasses import dataclass, field
 
 from bot.domain.portfolio import Valuation
-from bot.domain.status import RebalanceStatus
+from bot.domain.status import RebalanceStatus, SnapshotKind
 from bot.errors import AuthFailed, GatewayError, NoPriceError, UnknownFeeError
 from bot.execution.reports import RebalanceReport
 from bot.metrics import Metrics
@@ -103,9 +103,7 @@ class Daemon:
         self.last_poll = self.clock.time()
         if self.metrics is not None:
             self.metrics.observe_poll(valuation, self.last_poll)
-        self.journal.snapshot(
-            "poll", valuation.total, {p.asset: p.weight for p in valuation.positions}
-        )
+        self.journal.snapshot(SnapshotKind.POLL, valuation.total, valuation.weights)
         log.info(
             "poll",
             value=f"{valuation.total:.2f}",
@@ -123,7 +121,7 @@ class Daemon:
         log.info(
             "started",
             backend=self.description,
-            mode=self.rebalancer.mode,
+            mode=self.rebalancer.mode.value,
             instance=instance_tag(self.journal),
         )
         scripted = once or until_balanced

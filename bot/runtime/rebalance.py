@@ -17,13 +17,14 @@ from bot.clock import Clock
 from bot.domain.market import ZERO, Side
 from bot.domain.planner import Leg, Plan, PlannerPolicy
 from bot.domain.portfolio import PortfolioSpec, Valuation, relevant_symbols
-from bot.domain.status import LegOutcome, RebalanceStatus
+from bot.domain.status import LegOutcome, RebalanceStatus, SnapshotKind
 from bot.exchange.gateway import Gateway
 from bot.execution.executor import Executor
 from bot.execution.reports import RebalanceReport
 from bot.journal import Journal
 from bot.observability import get_logger
 from bot.runtime.planning import plan_from_snapshot, value_snapshot
+from bot.settings import Mode
 from bot.snapshot import Snapshot
 
 log = get_logger("bot.rebalance")
@@ -66,7 +67,7 @@ def instance_tag(journal: Journal, prefix: str = "rb") -> str:
 class Rebalancer:
     """One account's rebalances: its snapshots, plans and legs, journaled.
 
-    `mode` is what the journal records of where it trades (sim, paper, testnet, live)."""
+    `mode`: where it trades (sim, paper, testnet, live), as the journal records it."""
 
     gateway: Gateway
     clock: Clock
@@ -75,7 +76,7 @@ class Rebalancer:
     portfolio: PortfolioSpec
     planner: PlannerPolicy
     book_depth: int
-    mode: str
+    mode: Mode
 
     async def snapshot(self, *, depth: bool = True) -> Snapshot:
         """With `depth`, the order books a plan needs; without, a poll's tickers."""
@@ -113,10 +114,8 @@ class Rebalancer:
                 None, RebalanceStatus.REFUSED, refused, plan, started, clock.time()
             )
 
-        rid = journal.start_rebalance(self.mode, plan.valuation.total, plan.est_cost)
-        journal.snapshot(
-            "before", plan.valuation.total, {p.asset: p.weight for p in plan.valuation.positions}
-        )
+        rid = journal.start_rebalance(self.mode.value, plan.valuation.total, plan.est_cost)
+        journal.snapshot(SnapshotKind.BEFORE, plan.valuation.total, plan.valuation.weights)
         report = RebalanceReport(rid, RebalanceStatus.DONE, "", plan, started)
         tag = instance_tag(journal)
         log.info(
@@ -181,9 +180,7 @@ class Rebalancer:
                     break  # the next legs were funded by this wave
             after = await self.snapshot()
             report.after = self.value(after)
-            journal.snapshot(
-                "after", report.after.total, {p.asset: p.weight for p in report.after.positions}
-            )
+            journal.snapshot(SnapshotKind.AFTER, report.after.total, report.after.weights)
         except BaseException as exc:
             # Whatever stopped it, the journal says so: never a rebalance left "running".
             report.status, report.reason = RebalanceStatus.FAILED, f"{type(exc).__name__}: {exc}"

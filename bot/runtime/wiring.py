@@ -27,7 +27,12 @@ from typing import Any
 
 from bot.clock import Clock, RealClock
 from bot.errors import ConfigError
-from bot.exchange.connect import api_url_config, ccxt_client, enable_sandbox
+from bot.exchange.connect import (
+    api_url_config,
+    ccxt_client,
+    enable_sandbox,
+    with_user_options,
+)
 from bot.exchange.gateway import Gateway, RetryPolicy
 from bot.exchange.profile import ExchangeProfile
 from bot.exchange.profiles import profile_for
@@ -77,7 +82,7 @@ def build_backend(settings: Settings, *, live_confirmed: bool = False) -> Backen
                 " nothing was sent"
             ]
         )
-    profile = profile_for(ex.id)
+    profile = with_user_options(profile_for(ex.id), ex.options)
     if ex.mode is Mode.PAPER:
         public = ccxt_client(
             ex.id, profile, timeout=ex.timeout, options=ex.options, api_url=ex.api_url
@@ -88,7 +93,7 @@ def build_backend(settings: Settings, *, live_confirmed: bool = False) -> Backen
         profile,
         timeout=ex.timeout,
         options=ex.options,
-        credentials=_credentials(ex),
+        credentials=lambda: _credentials(ex),
         api_url=ex.api_url,
     )
     if ex.mode is Mode.TESTNET:
@@ -174,9 +179,14 @@ def _paper(settings: Settings, public: Any, retry: RetryPolicy) -> Backend:
     return Backend(paper, clock, gateway, f"paper trading (dry run) on {public.id} public data")
 
 
-def open_journal(settings: Settings, clock: Clock) -> Journal:
-    """The journal file the settings name, its timestamps on the backend's clock."""
-    return Journal(settings.resolve(settings.journal.path), now=clock.time)
+def journal_path(settings: Settings) -> Path:
+    return settings.resolve(settings.journal.path)
+
+
+def open_journal(settings: Settings, clock: Clock | None = None) -> Journal:
+    """The journal file the settings name, its timestamps on `clock` (the backend's; wall time
+    for the commands that only read it)."""
+    return Journal(journal_path(settings), now=(clock or RealClock()).time)
 
 
 def build_executor(
@@ -204,7 +214,7 @@ def build_rebalancer(
         portfolio=settings.portfolio_spec(),
         planner=settings.rebalance.policy(),
         book_depth=settings.execution.book_depth,
-        mode=settings.exchange.mode.value,
+        mode=settings.exchange.mode,
     )
 
 
@@ -261,15 +271,23 @@ async def run_bot(
     journal = open_journal(settings, backend.clock)
     metrics = None
     lag: asyncio.Task[None] | None = None
-    if settings.metrics.enabled:
-        metrics = Metrics(settings.loop.poll_interval, clock=backend.clock.time)
-        metrics.start(settings.metrics.host, settings.metrics.port)
-        lag = asyncio.create_task(metrics.monitor_loop_lag())
     notifier = Notifier(settings.notify)
-    daemon = build_daemon(
-        settings, backend, journal, progress=progress, metrics=metrics, notifier=notifier
-    )
     try:
+        if settings.metrics.enabled:
+            metrics = Metrics(settings.loop.poll_interval, clock=backend.clock.time)
+            try:
+                metrics.start(settings.metrics.host, settings.metrics.port)
+            except OSError as exc:
+                raise ConfigError(
+                    [
+                        f"metrics: cannot listen on {settings.metrics.host}:"
+                        f"{settings.metrics.port}: {exc.strerror}"
+                    ]
+                ) from None
+            lag = asyncio.create_task(metrics.monitor_loop_lag())
+        daemon = build_daemon(
+            settings, backend, journal, progress=progress, metrics=metrics, notifier=notifier
+        )
         if not (once or until_balanced):
             daemon.install_signal_handlers()
         return await daemon.run(once=once, until_balanced=until_balanced)

@@ -36,7 +36,7 @@ async def served(data: dict[str, Any]) -> AsyncIterator[tuple[Gateway, BinanceFr
         profile,
         timeout=5.0,
         options={},
-        credentials=KEYS,
+        credentials=lambda: KEYS,
         api_url=f"http://127.0.0.1:{port}",
     )
     gateway = Gateway(client, profile=profile, requests_per_second=1000)

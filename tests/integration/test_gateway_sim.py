@@ -13,16 +13,17 @@ import pytest
 
 from bot.domain.market import Side
 from bot.domain.orders import OrderRequest, OrderStatus, TimeInForce
-from bot.exchange.gateway import (
+from bot.errors import (
     AuthFailed,
     ExchangeUnavailable,
-    Gateway,
     InsufficientBalance,
+    MalformedReply,
     OrderRejected,
-    RetryPolicy,
     WouldCross,
-    market_from_ccxt,
 )
+from bot.exchange.codec import market_from_ccxt
+from bot.exchange.gateway import Gateway, RetryPolicy
+from bot.exchange.profiles import profile_for
 from bot.sim.clock import VirtualClock
 from bot.sim.exchange import SimExchange
 from bot.sim.scenario import load_scenario
@@ -242,3 +243,49 @@ async def test_a_request_still_in_flight_is_waited_for_not_sent_twice() -> None:
     assert report.client_id == "f1"
     assert clock.time() - start >= gw.ambiguity_window - 1
     assert [o.client_order_id for o in ex.engine.all_orders()] == ["f1"]
+
+
+async def test_a_client_id_the_exchange_would_refuse_is_not_sent() -> None:
+    gw, exchange, _ = gateway_for("demo.toml")
+    gw.profile = profile_for("binance")  # newClientOrderId: [.A-Za-z0-9:/_-], at most 36
+    await gw.load_markets()
+    book = await gw.fetch_order_book("BTC/USDT", 5)
+    assert book.best_bid is not None
+    for bad in ("x" * 37, "has space", "é-accent"):
+        with pytest.raises(OrderRejected, match="breaks binance's rules"):
+            await gw.place_order(OrderRequest(bad, "BTC/USDT", Side.BUY, D("0.001"), book.best_bid))
+    assert exchange.calls["create_order"] == 0
+
+
+async def test_a_reply_the_bot_cannot_read_is_a_gateway_error() -> None:
+    gw, exchange, _ = gateway_for("demo.toml")
+    await gw.load_markets()
+
+    async def garbled(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {"free": {"BTC": "not a number"}, "used": {}}
+
+    exchange.fetch_balance = garbled  # type: ignore[method-assign]
+    with pytest.raises(MalformedReply, match="fetch_balance: a reply the bot cannot read"):
+        await gw.fetch_balances()
+
+
+async def test_an_order_whose_reply_cannot_be_read_is_looked_up_not_lost() -> None:
+    """The exchange took the order but its reply is unreadable: the order is found by its
+    client id, so it is never sent twice nor forgotten."""
+    gw, exchange, _ = gateway_for("demo.toml")
+    await gw.load_markets()
+    book = await gw.fetch_order_book("BTC/USDT", 5)
+    assert book.best_bid is not None
+    create = exchange.create_order
+
+    async def short_reply(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        reply = await create(*args, **kwargs)
+        return {**reply, "side": None}
+
+    exchange.create_order = short_reply  # type: ignore[method-assign]
+    report = await gw.place_order(
+        OrderRequest("gw-short-1", "BTC/USDT", Side.BUY, D("0.001"), book.best_bid)
+    )
+    assert report.client_id == "gw-short-1"
+    assert report.side is Side.BUY
+    assert exchange.calls["create_order"] == 1

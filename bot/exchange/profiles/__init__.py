@@ -1,7 +1,8 @@
 """One exchange profile per file: `<id>.py` defines `PROFILE`, an `ExchangeProfile` whose `id` is
 ccxt's exchange id. Adding an exchange is adding a file here.
 
-An exchange with no file gets `GENERIC`: ccxt's unified behaviour, nothing assumed.
+An exchange with no file of its own gets the profile of the ccxt class it derives from (binanceus
+is a binance), else `GENERIC`: ccxt's unified behaviour, nothing assumed.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
+
+import ccxt
 
 from bot.exchange.profile import ExchangeProfile
 
@@ -31,5 +34,15 @@ def profiles() -> dict[str, ExchangeProfile]:
 
 
 def profile_for(exchange_id: str) -> ExchangeProfile:
-    """The profile of `exchange_id`, or `GENERIC` when there is none."""
-    return profiles().get(exchange_id, GENERIC)
+    """The profile of `exchange_id`, or of the nearest ccxt class it derives from, or
+    `GENERIC`."""
+    known = profiles()
+    if exchange_id in known:
+        return known[exchange_id]
+    cls = getattr(ccxt, exchange_id, None)
+    if isinstance(cls, type) and exchange_id in ccxt.exchanges:
+        for ancestor in cls.__mro__[1:]:
+            name = getattr(ancestor, "__name__", "")
+            if name in known:
+                return known[name]
+    return GENERIC
