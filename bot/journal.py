@@ -21,7 +21,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -31,56 +30,20 @@ from bot.domain.orders import FillReport, OrderReport, OrderRequest
 from bot.domain.slicing import Phase
 from bot.domain.status import LegOutcome, LegStatus, OrderState, RebalanceStatus, SnapshotKind
 from bot.errors import JournalError
+from bot.journal_rows import (
+    FillRow,
+    JournalOrder,
+    LegRow,
+    RebalanceRow,
+    SnapshotRow,
+    leg_row,
+    order_row,
+    rebalance_row,
+)
 from bot.journal_schema import MIGRATIONS
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True, slots=True)
-class RebalanceRow:
-    id: int
-    started_at: float
-    finished_at: float | None
-    status: RebalanceStatus
-    reason: str
-    mode: str
-    value_before: str | None
-    report: Mapping[str, Any]  # the JSON summary written when it finished ({} before)
-
-
-@dataclass(frozen=True, slots=True)
-class JournalOrder:
-    client_id: str
-    leg_key: str | None
-    exchange_id: str | None
-    symbol: str
-    side: Side
-    price: Decimal
-    amount: Decimal
-    status: OrderState
-    filled: Decimal
-    created_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class FillRow:
-    trade_id: str
-    symbol: str
-    exchange_order_id: str
-    client_id: str | None
-    leg_key: str | None
-    amount: Decimal
-    price: Decimal
-    fee: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotRow:
-    taken_at: float
-    kind: SnapshotKind
-    total: Decimal
-    weights: Mapping[str, Decimal]
 
 
 def _guarded(method: Callable[P, R]) -> Callable[P, R]:
@@ -202,7 +165,7 @@ class Journal:
     ) -> None:
         self._db.execute(
             "INSERT INTO legs (key, rebalance_id, seq, symbol, side, planned, arrival_mid, status,"
-            " started_at, planned_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " started_at, planned_value, fees_settled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
             (
                 key,
                 rebalance_id,
@@ -227,10 +190,11 @@ class Journal:
         cost: Decimal,
         fees: Decimal,
         value: Decimal,
+        fees_settled: bool = True,
     ) -> None:
         self._db.execute(
             "UPDATE legs SET status = ?, reason = ?, filled = ?, cost = ?, fees = ?, value = ?,"
-            " finished_at = ? WHERE key = ?",
+            " finished_at = ?, fees_settled = ? WHERE key = ?",
             (
                 LegStatus.of(outcome).value,
                 reason,
@@ -239,8 +203,43 @@ class Journal:
                 str(fees),
                 str(value),
                 self._now(),
+                int(fees_settled),
                 key,
             ),
+        )
+
+    @_guarded
+    def legs_with_estimated_fees(self) -> list[LegRow]:
+        """Legs whose fees are still an estimate: their trades were not all read (or a crash
+        cut them short), oldest first."""
+        rows = self._db.execute("SELECT * FROM legs WHERE fees_settled = 0 ORDER BY started_at")
+        return [leg_row(r) for r in rows]
+
+    @_guarded
+    def settle_leg_fees(self, key: str, fees: Decimal) -> None:
+        """The leg's fees as recorded from its trades, no longer an estimate."""
+        self._db.execute(
+            "UPDATE legs SET fees = ?, fees_settled = 1 WHERE key = ?", (str(fees), key)
+        )
+
+    @_guarded
+    def legs_of(self, rebalance_id: int) -> list[LegRow]:
+        rows = self._db.execute(
+            "SELECT * FROM legs WHERE rebalance_id = ? ORDER BY seq", (rebalance_id,)
+        )
+        return [leg_row(r) for r in rows]
+
+    @_guarded
+    def rebalance(self, rebalance_id: int) -> RebalanceRow | None:
+        row = self._db.execute("SELECT * FROM rebalances WHERE id = ?", (rebalance_id,)).fetchone()
+        return None if row is None else rebalance_row(row)
+
+    @_guarded
+    def replace_report(self, rebalance_id: int, report: Mapping[str, Any]) -> None:
+        """A finished rebalance's summary, corrected (its fees, once its trades are read)."""
+        self._db.execute(
+            "UPDATE rebalances SET report = ? WHERE id = ?",
+            (json.dumps(report, default=str), rebalance_id),
         )
 
     @_guarded
@@ -250,7 +249,7 @@ class Journal:
             "SELECT * FROM rebalances WHERE status = ? ORDER BY id",
             (RebalanceStatus.RUNNING.value,),
         )
-        return [_rebalance(r) for r in rows]
+        return [rebalance_row(r) for r in rows]
 
     @_guarded
     def mark_interrupted(self, rebalance_id: int, reason: str) -> None:
@@ -275,7 +274,7 @@ class Journal:
     def rebalances(self, limit: int = 20) -> list[RebalanceRow]:
         """The latest rebalances, newest first."""
         rows = self._db.execute("SELECT * FROM rebalances ORDER BY id DESC LIMIT ?", (limit,))
-        return [_rebalance(r) for r in rows]
+        return [rebalance_row(r) for r in rows]
 
     @_guarded
     def turnover_since(self, since: float) -> Decimal:
@@ -328,7 +327,8 @@ class Journal:
             return
         self._db.execute(
             "UPDATE orders SET exchange_id = ?, status = ?, filled = ?, average = ?, fee = ?,"
-            " fee_currency = ?, updated_at = ? WHERE client_id = ?",
+            " fee_currency = ?, updated_at = ?, exchange_ts = COALESCE(exchange_ts, ?)"
+            " WHERE client_id = ?",
             (
                 report.exchange_id,
                 OrderState.of(report.status).value,
@@ -337,6 +337,7 @@ class Journal:
                 str(report.fee),
                 report.fee_currency,
                 self._now(),
+                report.timestamp_ms,
                 report.client_id,
             ),
         )
@@ -377,7 +378,7 @@ class Journal:
     @_guarded
     def order(self, client_id: str) -> JournalOrder | None:
         row = self._db.execute("SELECT * FROM orders WHERE client_id = ?", (client_id,)).fetchone()
-        return None if row is None else _order(row)
+        return None if row is None else order_row(row)
 
     @_guarded
     def unsettled_orders(self) -> list[JournalOrder]:
@@ -388,7 +389,7 @@ class Journal:
             " ORDER BY created_at",
             unsettled,
         ).fetchall()
-        return [_order(r) for r in rows]
+        return [order_row(r) for r in rows]
 
     @_guarded
     def orders_missing_fills(self) -> list[JournalOrder]:
@@ -402,7 +403,7 @@ class Journal:
             "SELECT * FROM orders WHERE exchange_id IS NOT NULL AND exchange_id != ''"
             " ORDER BY created_at"
         )
-        orders = [_order(r) for r in rows]
+        orders = [order_row(r) for r in rows]
         return [
             o
             for o in orders
@@ -429,6 +430,29 @@ class Journal:
                 amount=Decimal(r["amount"]),
                 price=Decimal(r["price"]),
                 fee=Decimal(r["fee"]),
+            )
+            for r in rows
+        ]
+
+    @_guarded
+    def leg_fills(self, leg_key: str) -> list[FillReport]:
+        """The recorded trades of one leg, as the exchange reported them."""
+        rows = self._db.execute(
+            "SELECT * FROM fills WHERE leg_key = ? ORDER BY ts_ms, trade_id", (leg_key,)
+        )
+        return [
+            FillReport(
+                trade_id=str(r["trade_id"]),
+                exchange_order_id=str(r["exchange_order_id"]),
+                client_id=r["client_id"],
+                symbol=str(r["symbol"]),
+                side=Side(r["side"]),
+                amount=Decimal(r["amount"]),
+                price=Decimal(r["price"]),
+                fee=Decimal(r["fee"]),
+                fee_currency=r["fee_currency"],
+                maker=None if r["maker"] is None else bool(r["maker"]),
+                timestamp_ms=r["ts_ms"],
             )
             for r in rows
         ]
@@ -481,31 +505,3 @@ class Journal:
             (self._now(), by),
         )
         return cur.rowcount > 0
-
-
-def _rebalance(row: sqlite3.Row) -> RebalanceRow:
-    return RebalanceRow(
-        id=int(row["id"]),
-        started_at=float(row["started_at"]),
-        finished_at=None if row["finished_at"] is None else float(row["finished_at"]),
-        status=RebalanceStatus(row["status"]),
-        reason=str(row["reason"]),
-        mode=str(row["mode"]),
-        value_before=row["value_before"],
-        report=json.loads(row["report"]) if row["report"] else {},
-    )
-
-
-def _order(row: sqlite3.Row) -> JournalOrder:
-    return JournalOrder(
-        client_id=row["client_id"],
-        leg_key=row["leg_key"],
-        exchange_id=row["exchange_id"],
-        symbol=row["symbol"],
-        side=Side(row["side"]),
-        price=Decimal(row["price"]),
-        amount=Decimal(row["amount"]),
-        status=OrderState(row["status"]),
-        filled=Decimal(row["filled"]),
-        created_at=float(row["created_at"]),
-    )

@@ -91,4 +91,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE legs ADD COLUMN planned_value TEXT NOT NULL DEFAULT '0';
     """,
+    # v3: whether a leg's fees are the recorded ones (1) or an estimate until its trades are read
+    # (0; a reconciliation reads them), and each order's time on the exchange's clock, from which
+    # its trades are read.
+    """
+    ALTER TABLE legs ADD COLUMN fees_settled INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE orders ADD COLUMN exchange_ts INTEGER;
+    """,
 )

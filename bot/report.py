@@ -15,7 +15,8 @@ from rich.table import Table
 from bot.domain.planner import Plan
 from bot.domain.portfolio import PortfolioSpec, Position, Valuation
 from bot.execution.reports import RebalanceReport
-from bot.journal import Journal, RebalanceRow
+from bot.journal import Journal
+from bot.journal_rows import RebalanceRow
 
 
 def _pct(x: Decimal) -> str:

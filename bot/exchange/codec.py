@@ -146,13 +146,19 @@ def balances_from_ccxt(raw: Mapping[str, Any]) -> Balances:
 
 
 def _fee(raw: Mapping[str, Any]) -> tuple[Decimal, str | None]:
+    """The fee of an order or trade, in one currency: the first one charged (an order that paid
+    in two currencies, part in a fee asset such as BNB, reports the first; its trades say all)."""
     fees = raw.get("fees") or ([raw["fee"]] if raw.get("fee") else [])
     total = ZERO
     currency = None
     for fee in fees:
-        if fee and fee.get("cost") is not None:
-            total += dec(fee["cost"])
-            currency = fee.get("currency") or currency
+        if not fee or fee.get("cost") is None:
+            continue
+        cost = dec(fee["cost"])
+        if currency is None and cost:
+            currency = fee.get("currency")
+        if fee.get("currency") == currency or currency is None:
+            total += cost
     return total, currency
 
 

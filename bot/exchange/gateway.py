@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import ccxt.async_support as ccxt
 from asyncio_throttle.throttler import Throttler
 
-from bot.domain.market import Market, OrderBook
+from bot.domain.market import ONE, ZERO, Market, OrderBook
 from bot.domain.orders import FillReport, OrderReport, OrderRequest, TimeInForce
 from bot.errors import (
     AmbiguousOrder,
@@ -62,6 +62,8 @@ from bot.observability import get_logger
 log = get_logger("bot.exchange")
 
 Sleep = Callable[[float], Awaitable[None]]
+# A bound on the trade pages one `fetch_fills` reads (each page moves the cursor on).
+MAX_TRADE_PAGES = 200
 T = TypeVar("T")
 
 # Requests sent by the current task (and the tasks it starts): a leg sets its own counter, so
@@ -287,6 +289,45 @@ class Gateway:
         raw = await self._call("fetch_my_trades", symbol, since_ms, limit)
         return [self._decode("fetch_my_trades", fill_from_ccxt, t) for t in raw]
 
+    async def fetch_fills(
+        self, symbol: str, filled: Mapping[str, Decimal], since_ms: int
+    ) -> tuple[list[FillReport], bool]:
+        """The trades of our orders on `symbol` (`filled`: exchange order id -> the amount the
+        exchange says it filled), read from `since_ms` on the exchange's clock, page after page
+        (the profile's page size, whatever the exchange caps it at) until every order's trades
+        add up to its filled amount. Returns the trades and whether they are complete."""
+        found: dict[str, FillReport] = {}
+        seen: set[str] = set()
+        cursor = since_ms
+        for _ in range(MAX_TRADE_PAGES):
+            page = await self.fetch_my_trades(symbol, cursor, self.profile.trades_page)
+            fresh = [t for t in page if t.trade_id not in seen]
+            seen.update(t.trade_id for t in page)
+            found.update({t.trade_id: t for t in fresh if t.exchange_order_id in filled})
+            if _covered(found.values(), filled):
+                return sorted(found.values(), key=_trade_order), True
+            stamps = [t.timestamp_ms for t in page if t.timestamp_ms is not None]
+            if not fresh or not stamps:
+                break  # nothing more to read
+            # The next page starts at the last trade's time (trades of that millisecond are
+            # read again, and skipped as seen); a page all of one millisecond moves one on.
+            cursor = max(stamps) if max(stamps) > cursor else cursor + 1
+        return sorted(found.values(), key=_trade_order), _covered(found.values(), filled)
+
+    async def mid_price(self, asset: str, quote: str) -> Decimal | None:
+        """The mid of `asset` in `quote` from one market between them (either way round), or
+        None when there is no such market with a two-sided book."""
+        if asset == quote:
+            return ONE
+        for symbol, invert in ((f"{asset}/{quote}", False), (f"{quote}/{asset}", True)):
+            market = self.markets.get(symbol)
+            if market is None or {market.base, market.quote} != {asset, quote}:
+                continue
+            mid = (await self.fetch_tops([symbol])).get(symbol)
+            if mid is not None and mid.mid:
+                return ONE / mid.mid if invert else mid.mid
+        return None
+
     # -- trading --------------------------------------------------------------------------------
 
     async def place_order(self, request: OrderRequest) -> OrderReport:
@@ -418,3 +459,15 @@ class Gateway:
         except OrderUnknown:
             return None
         return self._order(raw, "fetch_order")
+
+
+def _covered(fills: Iterable[FillReport], filled: Mapping[str, Decimal]) -> bool:
+    """Every order's trades add up to (at least) what the exchange says it filled."""
+    got: dict[str, Decimal] = {}
+    for f in fills:
+        got[f.exchange_order_id] = got.get(f.exchange_order_id, ZERO) + f.amount
+    return all(got.get(order, ZERO) >= amount for order, amount in filled.items())
+
+
+def _trade_order(fill: FillReport) -> tuple[int, str]:
+    return (fill.timestamp_ms or 0, fill.trade_id)

@@ -70,6 +70,9 @@ class ExchangeProfile:
     cancel_reply_final: bool = True
     # Set when `exchange.api_url` is supported for this exchange.
     api_url: ApiUrlLayout | None = None
+    # Trades one trade query asks for (the exchange's page: Binance 500, OKX 100, Kraken 50);
+    # the gateway pages through more.
+    trades_page: int = 50
 
     @property
     def ambiguity_window(self) -> float:

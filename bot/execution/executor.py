@@ -40,6 +40,7 @@ from bot.errors import (
     WouldCross,
 )
 from bot.exchange.gateway import Gateway, request_counter
+from bot.execution.fills import estimated_fees, read_fills, since_ms
 from bot.execution.reports import LegReport
 from bot.observability import get_logger
 
@@ -85,16 +86,6 @@ def _rejected(request: OrderRequest) -> OrderReport:
         fee=ZERO,
         fee_currency=None,
     )
-
-
-def fee_in_quote(fill: FillReport, market: Market) -> Decimal:
-    """A fill's fee in the market's quote (fees taken in the base are valued at the fill price)."""
-    if fill.fee_currency == market.base:
-        return fill.fee * fill.price
-    if fill.fee_currency in (market.quote, None):
-        return fill.fee
-    # Paid in a third currency (BNB on Binance): value unknown here; count the market's rate.
-    return fill.cost * (market.maker_fee if fill.maker else market.taker_fee)
 
 
 class Executor:
@@ -260,6 +251,8 @@ class Executor:
         if not order.status.is_final:
             order = await self._wait(market, order)
         self.recorder.child_update(report.key, order)
+        report.order_filled[order.exchange_id] = order.filled
+        report.order_times.append(order.timestamp_ms)
         report.filled += order.filled
         report.cost += order.cost
         report.children_filled += order.filled > 0
@@ -314,16 +307,16 @@ class Executor:
             await self.clock.sleep(min(1.0, end - self.clock.time()))
 
     async def _settle_fees(self, market: Market, report: LegReport) -> None:
-        """Fees from the exchange's own trade records for this leg's children."""
+        """Fills and fees from the exchange's own trade records for this leg's children. Trades
+        that cannot all be read now leave the leg unsettled, with estimated fees: the next
+        reconciliation reads them."""
         if report.filled <= 0:
             return
-        since = int(report.started * 1000) - 1000
-        try:
-            trades = await self.gateway.fetch_my_trades(market.symbol, since)
-        except GatewayError as exc:
-            report.fees = report.cost * market.taker_fee
-            log.warning("fees_estimated", leg=report.key, error=str(exc))
-            return
-        mine = [t for t in trades if t.exchange_order_id in report.order_ids]
-        self.recorder.fills(report.key, mine)
-        report.fees = sum((fee_in_quote(t, market) for t in mine), ZERO)
+        since = since_ms(report.order_times, report.started)
+        read = await read_fills(self.gateway, market, report.order_filled, since)
+        self.recorder.fills(report.key, read.fills)
+        report.fees_settled = read.complete
+        report.fees_paid = dict(read.paid)
+        report.fees = read.fees if read.complete else estimated_fees(market, report.cost)
+        if not read.complete:
+            log.warning("fees_estimated", leg=report.key, fills_read=len(read.fills))

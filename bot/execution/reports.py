@@ -5,6 +5,7 @@ the tables read them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from bot.domain.market import ZERO, Side, bps, signed_bps
 from bot.domain.planner import Plan
 from bot.domain.portfolio import Valuation
 from bot.domain.status import LegOutcome, RebalanceStatus
+from bot.journal_rows import LegRow
 
 
 @dataclass
@@ -34,6 +36,14 @@ class LegReport:
     finished: float = 0.0
     client_ids: list[str] = field(default_factory=list)
     order_ids: set[str] = field(default_factory=set)
+    # What the exchange says each child filled (by its order id), and each child's time on the
+    # exchange's clock: the trades to read, and from when.
+    order_filled: dict[str, Decimal] = field(default_factory=dict)
+    order_times: list[int | None] = field(default_factory=list)
+    # False while the leg's trades are not all read: `fees` is then an estimate (the market's
+    # higher rate), replaced by the recorded fees when a reconciliation reads them.
+    fees_settled: bool = True
+    fees_paid: dict[str, Decimal] = field(default_factory=dict)  # as charged, by currency
     children_filled: int = 0  # children that filled at least in part
     children_cancelled: int = 0  # children cancelled or expired with something unfilled
     children_rejected: int = 0  # refused by the exchange (post-only crossing, funds)
@@ -128,6 +138,8 @@ class RebalanceReport:
                     "arrival_mid": str(leg.arrival_mid),
                     "price_bps": f"{leg.price_bps:.2f}",
                     "fee_bps": f"{leg.fee_bps:.2f}",
+                    "fees_settled": leg.fees_settled,
+                    "fees_paid": {c: str(a) for c, a in sorted(leg.fees_paid.items())},
                     "shortfall_bps": f"{leg.shortfall_bps:.2f}",
                     "children": leg.children,
                     "requests": leg.requests,
@@ -142,3 +154,36 @@ class RebalanceReport:
             else {p.asset: str(p.weight) for p in self.after.positions},
             "in_band_after": None if self.after is None else not self.after.needs_rebalance,
         }
+
+
+def with_recorded_fees(summary: Mapping[str, Any], legs: Iterable[LegRow]) -> dict[str, Any]:
+    """A finished rebalance's summary (`RebalanceReport.to_dict`) with the fees of its legs as
+    the journal now records them: each leg's fee and shortfall bps, and the totals."""
+    by_key = {leg.key: leg for leg in legs}
+    out = dict(summary)
+    entries = []
+    fees_value = total_value = weighted = ZERO
+    for entry in summary.get("legs", []):
+        entry = dict(entry)
+        leg = by_key.get(entry.get("key", ""))
+        if leg is not None and leg.cost:
+            average = entry.get("average")
+            price = (
+                signed_bps(Side(entry["side"]), Decimal(entry["arrival_mid"]), Decimal(average))
+                if average
+                else ZERO
+            )
+            fee = bps(leg.fees, leg.cost)
+            entry.update(
+                fee_bps=f"{fee:.2f}",
+                shortfall_bps=f"{price + fee:.2f}",
+                fees_settled=leg.fees_settled,
+            )
+            fees_value += leg.fees / leg.cost * leg.value
+            total_value += leg.value
+            weighted += (price + fee) * leg.value
+        entries.append(entry)
+    out["legs"] = entries
+    out["fees"] = str(fees_value)
+    out["shortfall_bps"] = f"{weighted / total_value if total_value else ZERO:.2f}"
+    return out

@@ -160,6 +160,7 @@ class Rebalancer:
                         result.cost,
                         result.fees,
                         report.leg_value(result),
+                        fees_settled=result.fees_settled,
                     )
                     if executor.stopping and report.status is RebalanceStatus.DONE:
                         report.status = RebalanceStatus.STOPPED

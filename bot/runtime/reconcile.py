@@ -20,7 +20,10 @@ from bot.clock import Clock
 from bot.domain.orders import OrderReport
 from bot.domain.status import OrderState
 from bot.exchange.gateway import Gateway
+from bot.execution.fills import read_fills, since_ms, value_fees
+from bot.execution.reports import with_recorded_fees
 from bot.journal import Journal
+from bot.journal_rows import JournalOrder
 from bot.observability import get_logger
 
 log = get_logger("bot.reconcile")
@@ -34,6 +37,7 @@ class ReconcileReport:
     adopted: list[str] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
     fills_recorded: int = 0
+    fees_settled: list[str] = field(default_factory=list)  # legs whose fees are now recorded
     interrupted_rebalances: list[int] = field(default_factory=list)
 
     @property
@@ -52,7 +56,12 @@ async def reconcile(
     report = ReconcileReport()
     interrupted = journal.interrupted()
     unsettled = journal.unsettled_orders()
-    if not unsettled and not interrupted:
+    if not (
+        unsettled
+        or interrupted
+        or journal.orders_missing_fills()
+        or journal.legs_with_estimated_fees()
+    ):
         return report
     if not gateway.markets:
         await gateway.load_markets()
@@ -83,6 +92,7 @@ async def reconcile(
         if not adopt:
             report.cancelled.append(live.client_id or "")
     report.fills_recorded = await _missed_fills(gateway, journal)
+    report.fees_settled = await _settle_fees(gateway, journal)
     for row in interrupted:
         journal.mark_interrupted(row.id, "the bot stopped mid-rebalance; reconciled at start-up")
         report.interrupted_rebalances.append(row.id)
@@ -100,20 +110,46 @@ async def reconcile(
 
 async def _missed_fills(gateway: Gateway, journal: Journal) -> int:
     """Record the trades of every journal order whose recorded fills fall short of its filled
-    amount (the process died between the order's last report and the leg's trade query)."""
-    short: dict[str, dict[str, tuple[str | None, str]]] = {}
-    since: dict[str, float] = {}
+    amount: the leg's trade query failed (an outage, a maintenance window), or the process died
+    before it ran. Read from the orders' times on the exchange's clock, page after page."""
+    short: dict[str, list[JournalOrder]] = {}
     for o in journal.orders_missing_fills():
-        assert o.exchange_id is not None
-        short.setdefault(o.symbol, {})[o.exchange_id] = (o.leg_key, o.client_id)
-        since[o.symbol] = min(since.get(o.symbol, o.created_at), o.created_at)
+        short.setdefault(o.symbol, []).append(o)
     known = journal.fill_ids()
     recorded = 0
-    for symbol, ours in short.items():
-        trades = await gateway.fetch_my_trades(symbol, int(since[symbol] * 1000) - 60_000)
-        for t in trades:
-            if t.exchange_order_id in ours and (t.trade_id, t.symbol) not in known:
-                leg_key, client_id = ours[t.exchange_order_id]
-                journal.fills(leg_key, [replace(t, client_id=client_id)])
+    for symbol, orders in sorted(short.items()):
+        market = gateway.markets.get(symbol)
+        if market is None:
+            continue
+        ours = {o.exchange_id or "": o for o in orders}
+        since = since_ms([o.exchange_ts for o in orders], min(o.created_at for o in orders))
+        read = await read_fills(gateway, market, {k: o.filled for k, o in ours.items()}, since)
+        for t in read.fills:
+            if (t.trade_id, t.symbol) not in known:
+                order = ours[t.exchange_order_id]
+                journal.fills(order.leg_key, [replace(t, client_id=order.client_id)])
                 recorded += 1
     return recorded
+
+
+async def _settle_fees(gateway: Gateway, journal: Journal) -> list[str]:
+    """Legs whose fees were an estimate and whose trades are now all recorded: their fees become
+    the recorded ones, and their rebalance's summary says so."""
+    incomplete = {o.leg_key for o in journal.orders_missing_fills()}
+    settled: list[str] = []
+    rebalances: set[int] = set()
+    for leg in journal.legs_with_estimated_fees():
+        market = gateway.markets.get(leg.symbol)
+        if leg.key in incomplete or market is None:
+            continue
+        fees, _ = await value_fees(gateway, market, journal.leg_fills(leg.key))
+        journal.settle_leg_fees(leg.key, fees)
+        settled.append(leg.key)
+        rebalances.add(leg.rebalance_id)
+    for rid in sorted(rebalances):
+        row = journal.rebalance(rid)
+        if row is not None and row.report:
+            journal.replace_report(rid, with_recorded_fees(row.report, journal.legs_of(rid)))
+    if settled:
+        log.info("fees_settled", legs=settled)
+    return settled

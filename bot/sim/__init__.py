@@ -6,18 +6,20 @@
 
 Modules, one job each: `clock` (virtual and real time), `model` (a symbol's synthetic book and its
 dynamics), `account` (orders, trades, balances), `matching` (the rules that fill orders and move
-balances), `faults` (injected errors, weight budget), `structures` (ccxt-shaped dicts), `exchange`
-(the ccxt unified async API), `scenario` (TOML), `paper` (paper trading: the same account on a real
-exchange's public market data), `binance/` (the simulator served as Binance's spot REST API).
+balances), `engine` (matching on the synthetic books, in time), `faults` (injected errors, weight
+budget, outages), `structures` (ccxt-shaped dicts), `account_api` (ccxt's unified account and order
+methods), `exchange` (all of it as one ccxt-like exchange), `scenario` (TOML), `paper` (paper
+trading: the same account on a real exchange's public market data), `binance/` (the simulator
+served as Binance's spot REST API).
 
 The simulator imports nothing of the bot but the domain, the codec, the error tree and the clock.
 """
 
 from bot.errors import ScenarioError
 from bot.sim.clock import Clock, RealClock, VirtualClock
+from bot.sim.engine import MatchingEngine
 from bot.sim.exchange import SimExchange
 from bot.sim.faults import FaultConfig, FaultInjector
-from bot.sim.matching import MatchingEngine
 from bot.sim.model import BookModel, Event, EventKind, Regime
 from bot.sim.paper import ObservedBook, PaperExchange
 from bot.sim.scenario import Scenario, load_scenario

@@ -76,6 +76,8 @@ class SimOrder:
     last_trade_timestamp: int | None = None
     last_update_timestamp: int | None = None
     trades: list[SimTrade] = field(default_factory=list)
+    # Fees paid in another asset than `fee_currency` (a fee asset such as BNB), by asset.
+    other_fees: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def remaining(self) -> Decimal:

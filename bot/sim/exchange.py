@@ -1,8 +1,7 @@
 """`SimExchange`: the simulator behind ccxt's unified async API.
 
-`SimAccountApi` is the part every simulated account shares (balances, orders, trades, over a
-`matching.Matcher`); `SimExchange` adds the synthetic market, latency and faults, and
-`paper.PaperExchange` a real exchange's public market data instead.
+It is `account_api.SimAccountApi` (balances, orders, trades, over a matcher) on the synthetic
+market of `engine.MatchingEngine`, with latency and injected faults.
 
 It returns ccxt-shaped dicts (floats, like ccxt) and raises ccxt's exception classes, so the gateway
 runs the same code against it as against a real exchange. Where exchanges differ it behaves like
@@ -21,10 +20,9 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
-from typing import Any, Generic, TypeVar
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
 
 import ccxt
 import structlog
@@ -35,330 +33,14 @@ from ccxt.base.decimal_to_precision import (
     decimal_to_precision,
 )
 
-from bot.domain.market import Side
 from bot.sim import structures
-from bot.sim.account import OrderStatus, OrderType, SimOrder, TimeInForce
+from bot.sim.account_api import Params, SimAccountApi
 from bot.sim.clock import Clock, VirtualClock
+from bot.sim.engine import MatchingEngine
 from bot.sim.faults import WEIGHTS, FaultConfig, FaultInjector, order_book_weight
-from bot.sim.matching import Matcher, MatchingEngine
 from bot.sim.scenario import Scenario
 
 log = structlog.get_logger("bot.sim.exchange")
-
-Params = Mapping[str, Any] | None
-
-HAS: dict[str, bool | str] = {
-    "spot": True,
-    "margin": False,
-    "swap": False,
-    "future": False,
-    "option": False,
-    "cancelOrder": True,
-    "createOrder": True,
-    "createMarketOrder": True,
-    "createLimitOrder": True,
-    "createPostOnlyOrder": True,
-    "fetchBalance": True,
-    "fetchClosedOrders": True,
-    "fetchCanceledOrders": True,
-    "fetchCurrencies": False,
-    "fetchMarkets": True,
-    "fetchMyTrades": True,
-    "fetchOpenOrders": True,
-    "fetchOrder": True,
-    "fetchOrderBook": True,
-    "fetchOrders": True,
-    "fetchTicker": True,
-    "fetchTickers": True,
-    "fetchTime": False,
-    "fetchTradingFees": True,
-    "sandbox": False,
-    "ws": False,
-}
-
-
-def _decimal(value: Any, name: str) -> Decimal:
-    try:
-        result = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise ccxt.InvalidOrder(f"sim: {name} {value!r} is not a number") from None
-    if not result.is_finite():
-        raise ccxt.InvalidOrder(f"sim: {name} {value!r} is not a finite number")
-    return result
-
-
-def _since_limit(
-    items: Sequence[dict[str, Any]], since: int | None, limit: int | None
-) -> list[dict[str, Any]]:
-    out = [i for i in items if since is None or (i["timestamp"] or 0) >= since]
-    if limit is not None:
-        out = out[:limit] if since is not None else out[-limit:]
-    return out
-
-
-E = TypeVar("E", bound=Matcher[Any])
-
-
-class SimAccountApi(Generic[E]):
-    """ccxt's unified account and order methods for one simulated account (an `engine`).
-
-    A subclass supplies the market: `market()` (a ccxt market dict, or `ccxt.BadSymbol`), `_call()`
-    (what every request does first: count it, bring the market up to now) and `close()`.
-    """
-
-    precisionMode = TICK_SIZE  # noqa: N815 - ccxt's attribute names
-    rateLimit = 50  # noqa: N815
-    enableRateLimit = False  # noqa: N815
-    # As in ccxt: `float` (the default) or `str`, the type the reply's numbers come in.
-    number: type[float] | type[str] = float
-    _event = "sim"  # prefix of the log events
-
-    def __init__(self, engine: E, clock: Clock, *, exchange_id: str, name: str) -> None:
-        self.id = exchange_id
-        self.name = name
-        self.engine = engine
-        self.clock = clock
-        self.has = dict(HAS)
-        self.options: dict[str, Any] = {}
-        self.urls: dict[str, Any] = {}
-        self.fees: dict[str, Any] = {"trading": {"percentage": True, "tierBased": False}}
-        self.last_response_headers: dict[str, str] = {}
-        self.markets: dict[str, dict[str, Any]] | None = None
-        self.markets_by_id: dict[str, list[dict[str, Any]]] | None = None
-        self.symbols: list[str] = []
-        self.currencies: dict[str, dict[str, Any]] = {}
-        self.calls: Counter[str] = Counter()
-
-    # ---- what a subclass supplies -----------------------------------------------------------
-
-    def market(self, symbol: str) -> dict[str, Any]:
-        raise NotImplementedError
-
-    async def _call(self, method: str, weight: int, symbol: str | None = None) -> None:
-        """Before `method` acts on the account (about `symbol`, or all symbols when None)."""
-        raise NotImplementedError
-
-    async def _symbol(self, symbol: str) -> None:
-        """Check that `symbol` can be traded here (`ccxt.BadSymbol` otherwise)."""
-        self.market(symbol)
-
-    def _reply_lost(self) -> bool:
-        """Whether the reply to an accepted `create_order` is lost (a timeout for the caller)."""
-        return False
-
-    async def close(self) -> None:
-        raise NotImplementedError
-
-    # ---- plumbing ---------------------------------------------------------------------------
-
-    def _number(self) -> structures.Number:
-        return structures.text if self.number is str else float
-
-    def milliseconds(self) -> int:
-        return round(self.clock.time() * 1000)
-
-    async def _require_symbol(self, method: str, symbol: str | None) -> str:
-        if symbol is None:
-            raise ccxt.ArgumentsRequired(f"{self.id} {method}() requires a symbol argument")
-        await self._symbol(symbol)
-        return symbol
-
-    # ---- account ----------------------------------------------------------------------------
-
-    async def fetch_balance(self, params: Params = None) -> dict[str, Any]:
-        await self._call("fetch_balance", WEIGHTS["fetch_balance"])
-        return structures.balance_dict(
-            self.engine.account, self.milliseconds(), number=self._number()
-        )
-
-    async def create_order(
-        self,
-        symbol: str,
-        type: str,
-        side: str,
-        amount: float | str | Decimal,
-        price: float | str | Decimal | None = None,
-        params: Params = None,
-    ) -> dict[str, Any]:
-        params = params or {}
-        await self._symbol(symbol)
-        order_type, order_side, tif = self._order_kind(symbol, type, side, params)
-        qty = _decimal(amount, "amount")
-        limit = (
-            _decimal(price, "price")
-            if price is not None and order_type is OrderType.LIMIT
-            else None
-        )
-        client_id = params.get("clientOrderId", params.get("newClientOrderId"))
-        await self._call("create_order", WEIGHTS["create_order"], symbol)
-        order = self.engine.place(
-            symbol,
-            order_type,
-            order_side,
-            qty,
-            limit,
-            time_in_force=tif,
-            client_order_id=None if client_id is None else str(client_id),
-        )
-        log.debug(
-            f"{self._event}_order_placed",
-            symbol=symbol,
-            side=side,
-            type=type,
-            amount=str(qty),
-            price=None if limit is None else str(limit),
-            status=order.status.value,
-            filled=str(order.filled),
-            client_order_id=order.client_order_id,
-        )
-        if self._reply_lost():
-            raise ccxt.RequestTimeout(
-                f"{self.id} create_order: request timed out (simulated; the order was accepted)"
-            )
-        return structures.order_dict(order, number=self._number())
-
-    def _order_kind(
-        self, symbol: str, type: str, side: str, params: Mapping[str, Any]
-    ) -> tuple[OrderType, Side, TimeInForce]:
-        try:
-            order_type = OrderType(type.lower())
-        except ValueError:
-            raise ccxt.InvalidOrder(
-                f"{self.id} {symbol}: order type {type!r} is not supported (limit, market)"
-            ) from None
-        try:
-            order_side = Side(side.lower())
-        except ValueError:
-            raise ccxt.InvalidOrder(
-                f"{self.id} {symbol}: side {side!r} is not buy or sell"
-            ) from None
-        raw_tif = params.get("timeInForce")
-        post_only = bool(params.get("postOnly", False))
-        try:
-            tif = TimeInForce(str(raw_tif).upper()) if raw_tif is not None else TimeInForce.GTC
-        except ValueError:
-            raise ccxt.InvalidOrder(
-                f"{self.id} {symbol}: timeInForce {raw_tif!r} is not one of GTC, IOC, FOK, PO"
-            ) from None
-        if post_only:
-            if tif not in (TimeInForce.GTC, TimeInForce.PO):
-                raise ccxt.InvalidOrder(
-                    f"{self.id} {symbol}: postOnly cannot be combined with timeInForce {tif}"
-                )
-            tif = TimeInForce.PO
-        if order_type is OrderType.MARKET and tif is TimeInForce.PO:
-            raise ccxt.InvalidOrder(f"{self.id} {symbol}: a market order cannot be post-only")
-        if order_type is OrderType.MARKET:
-            tif = TimeInForce.GTC
-        return order_type, order_side, tif
-
-    async def cancel_order(
-        self, id: str, symbol: str | None = None, params: Params = None
-    ) -> dict[str, Any]:
-        symbol = await self._require_symbol("cancel_order", symbol)
-        await self._call("cancel_order", WEIGHTS["cancel_order"], symbol)
-        order = self.engine.cancel(id, self._client_id(params), symbol)
-        log.debug(
-            f"{self._event}_order_canceled", symbol=symbol, id=order.id, filled=str(order.filled)
-        )
-        return structures.order_dict(order, number=self._number())
-
-    async def fetch_order(
-        self, id: str | None, symbol: str | None = None, params: Params = None
-    ) -> dict[str, Any]:
-        symbol = await self._require_symbol("fetch_order", symbol)
-        await self._call("fetch_order", WEIGHTS["fetch_order"], symbol)
-        order = self.engine.find(id, self._client_id(params), symbol)
-        return structures.order_dict(order, number=self._number())
-
-    @staticmethod
-    def _client_id(params: Params) -> str | None:
-        params = params or {}
-        value = params.get("origClientOrderId", params.get("clientOrderId"))
-        return None if value is None else str(value)
-
-    async def fetch_open_orders(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params = None,
-    ) -> list[dict[str, Any]]:
-        if symbol is not None:
-            await self._symbol(symbol)
-        weight = WEIGHTS["fetch_open_orders" if symbol else "fetch_open_orders_all"]
-        await self._call("fetch_open_orders", weight, symbol)
-        return self._orders(self.engine.open_orders(symbol), since, limit)
-
-    async def fetch_orders(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params = None,
-    ) -> list[dict[str, Any]]:
-        symbol = await self._require_symbol("fetch_orders", symbol)
-        await self._call("fetch_orders", WEIGHTS["fetch_orders"], symbol)
-        return self._orders(self.engine.all_orders(symbol), since, limit)
-
-    async def fetch_closed_orders(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params = None,
-    ) -> list[dict[str, Any]]:
-        return await self._with_status(
-            "fetch_closed_orders", OrderStatus.CLOSED, symbol, since, limit
-        )
-
-    async def fetch_canceled_orders(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params = None,
-    ) -> list[dict[str, Any]]:
-        return await self._with_status(
-            "fetch_canceled_orders", OrderStatus.CANCELED, symbol, since, limit
-        )
-
-    async def _with_status(
-        self,
-        method: str,
-        status: OrderStatus,
-        symbol: str | None,
-        since: int | None,
-        limit: int | None,
-    ) -> list[dict[str, Any]]:
-        symbol = await self._require_symbol(method, symbol)
-        await self._call(method, WEIGHTS["fetch_orders"], symbol)
-        orders = [o for o in self.engine.all_orders(symbol) if o.status is status]
-        return self._orders(orders, since, limit)
-
-    def _orders(
-        self, orders: Sequence[SimOrder], since: int | None, limit: int | None
-    ) -> list[dict[str, Any]]:
-        return _since_limit(
-            [structures.order_dict(o, number=self._number()) for o in orders], since, limit
-        )
-
-    async def fetch_my_trades(
-        self,
-        symbol: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-        params: Params = None,
-    ) -> list[dict[str, Any]]:
-        symbol = await self._require_symbol("fetch_my_trades", symbol)
-        await self._call("fetch_my_trades", WEIGHTS["fetch_my_trades"], symbol)
-        trades = [
-            structures.trade_dict(
-                t, self.engine.orders[t.order_id].client_order_id, number=self._number()
-            )
-            for t in self.engine.my_trades(symbol)
-        ]
-        return _since_limit(trades, since, limit)
 
 
 class SimExchange(SimAccountApi[MatchingEngine]):
@@ -387,8 +69,13 @@ class SimExchange(SimAccountApi[MatchingEngine]):
         clock = clock or VirtualClock(scenario.start)
         books = scenario.build_books(clock.time())
         engine = MatchingEngine(books, scenario.balances, step_seconds=scenario.step_seconds)
+        engine.time_offset = scenario.clock_offset
+        engine.fee_asset = scenario.fee_asset
+        engine.fee_discount = scenario.fee_discount
         faults = FaultInjector(scenario.faults, scenario.fault_rng(), clock)
-        return cls(engine, clock, faults)
+        exchange = cls(engine, clock, faults)
+        exchange.max_trades_page = scenario.max_trades_page
+        return exchange
 
     # ---- plumbing ---------------------------------------------------------------------------
 

@@ -10,6 +10,10 @@ Every API call is admitted by `FaultInjector.admit(method, weight)` before it to
 `create_order` then asks `reply_lost()`: with probability `lost_create_reply` the order is placed
 but the caller gets `ccxt.RequestTimeout`, the ambiguous case a gateway must resolve by looking
 the client order id up.
+
+An outage (`outages`) makes one method answer `ccxt.ExchangeNotAvailable` (Binance's 503) from
+`start` to `end` seconds after the injector's creation, whatever the draw: a trade query down for
+ten minutes, say.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import ccxt
 import structlog
 from pydantic import ConfigDict
 
+from bot.errors import DomainError
 from bot.sim.clock import Clock
 
 log = structlog.get_logger("bot.sim.faults")
@@ -55,6 +60,21 @@ def order_book_weight(limit: int | None) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Outage:
+    """`method` (a ccxt method name, e.g. fetch_my_trades) fails from `start` to `end` seconds."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    method: str
+    start: float
+    end: float
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < self.end:
+            raise DomainError(f"outage of {self.method}: need 0 <= start < end, got {self}")
+
+
+@dataclass(frozen=True, slots=True)
 class FaultConfig:
     """Fractions of calls that fail, the weight budget per minute (0: unlimited), latency (s)."""
 
@@ -66,6 +86,7 @@ class FaultConfig:
     lost_create_reply: float = 0.0
     weight_per_minute: int = 6000
     latency: float = 0.0
+    outages: tuple[Outage, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -80,7 +101,7 @@ class FaultConfig:
         if self.latency < 0:
             problems.append(f"latency must be >= 0 seconds, got {self.latency}")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise DomainError("; ".join(problems))
 
 
 class FaultInjector:
@@ -92,6 +113,7 @@ class FaultInjector:
         self.clock = clock
         self.exchange_id = exchange_id
         self.injected: Counter[str] = Counter()
+        self.started = clock.time()
         self._minute = -1
         self._weight = 0
 
@@ -103,6 +125,14 @@ class FaultInjector:
     def admit(self, method: str, weight: int) -> None:
         self._charge(method, weight)
         c = self.config
+        elapsed = self.clock.time() - self.started
+        for outage in c.outages:
+            if outage.method == method and outage.start <= elapsed < outage.end:
+                self.injected["outage"] += 1
+                raise ccxt.ExchangeNotAvailable(
+                    f"{self.exchange_id} {method}: unavailable (simulated outage until"
+                    f" {outage.end:.0f} s)"
+                )
         u = self.rng.random()
         for kind, rate, error in (
             ("network_error", c.network_error, ccxt.NetworkError),

@@ -15,9 +15,14 @@ Rules (Binance spot by default, where the simulator must choose):
   expires untouched; post-only (`PO`, or `postOnly`) is rejected with
   `ccxt.OrderImmediatelyFillable` when it would take. Market orders are sized in base units and
   expire whatever the visible book cannot fill.
-- Fees are charged in the asset received, as Binance does by default (when not paying in BNB): a
-  buy pays its fee in base units (`amount * rate`), a sell in quote units (`cost * rate`). Maker or
-  taker rate by how each fill happened. Fees are exact: no rounding.
+- Fees are charged in the asset received, as Binance does by default: a buy pays its fee in base
+  units (`amount * rate`), a sell in quote units (`cost * rate`). Maker or taker rate by how each
+  fill happened. With `fee_asset` set (Binance's "pay fees with BNB"), a fill's fee is charged in
+  that asset instead, worth the fee less `fee_discount` at the fee asset's mid against the
+  market's quote, when a market prices it and the account holds enough; otherwise as usual.
+  Fees are exact: no rounding.
+- Time: timestamps are the matcher's `now` plus `time_offset` seconds (an exchange whose clock
+  is ahead of, or behind, the caller's).
 - Balances: placing a limit buy locks `amount * price` of the quote, a limit sell locks `amount`
   of the base ('used'); each fill releases its share, a buy filled below its limit gets the
   difference back at once, and cancelling or expiring releases the rest. A market buy locks the
@@ -38,7 +43,7 @@ from typing import Generic, Protocol, TypeVar
 
 import ccxt
 
-from bot.domain.market import ZERO, Level, Market, Side, floor_to_step
+from bot.domain.market import ZERO, Level, Market, Side
 from bot.sim.account import (
     CLIENT_ORDER_ID,
     Account,
@@ -48,10 +53,9 @@ from bot.sim.account import (
     SimTrade,
     TimeInForce,
 )
-from bot.sim.model import BookModel, Print
 
 
-def _crosses(side: Side, limit: Decimal | None, price: Decimal) -> bool:
+def crosses(side: Side, limit: Decimal | None, price: Decimal) -> bool:
     """Would an order of `side` with `limit` trade at `price` (None: a market order, always)?"""
     if limit is None:
         return True
@@ -100,6 +104,9 @@ class Matcher(Generic[B]):
         self.account = Account(balances)
         self.exchange_id = exchange_id
         self.now = now
+        self.time_offset = 0.0
+        self.fee_asset: str | None = None
+        self.fee_discount = ZERO
         self.orders: dict[str, SimOrder] = {}
         self.trades: list[SimTrade] = []
         self._by_client: dict[str, list[SimOrder]] = {}
@@ -121,7 +128,7 @@ class Matcher(Generic[B]):
 
     @property
     def now_ms(self) -> int:
-        return round(self.now * 1000)
+        return round((self.now + self.time_offset) * 1000)
 
     # ---- queries ----------------------------------------------------------------------------
 
@@ -209,7 +216,7 @@ class Matcher(Generic[B]):
         if post_only:
             assert price is not None
             best = self._best_opposite(symbol, side)
-            if best is not None and _crosses(side, price, best):
+            if best is not None and crosses(side, price, best):
                 raise ccxt.OrderImmediatelyFillable(
                     f"{self.exchange_id} post-only {side} {symbol} at {price} would take"
                     f" liquidity at {best} (Order would immediately match and take.)"
@@ -328,7 +335,7 @@ class Matcher(Generic[B]):
         """(price, quantity) of the others' levels an order of `side` may take, best first."""
         out = []
         for lv in book.levels(side.opposite):
-            if not _crosses(side, limit, lv.price):
+            if not crosses(side, limit, lv.price):
                 break
             out.append((lv.price, lv.amount))
         return out
@@ -360,7 +367,7 @@ class Matcher(Generic[B]):
             if (
                 other.side is resting
                 and other.price is not None
-                and _crosses(order.side, order.price, other.price)
+                and crosses(order.side, order.price, other.price)
             ):
                 self._finish(other, OrderStatus.EXPIRED)
 
@@ -376,21 +383,27 @@ class Matcher(Generic[B]):
         market = self.markets[order.symbol]
         cost = qty * price
         rate = market.taker_fee if taker else market.maker_fee
+        received, got = (market.base, qty) if order.side is Side.BUY else (market.quote, cost)
+        paid_in, fee = self._fee_in_asset(market, cost * rate)
+        if paid_in is None:  # the fee comes out of what the fill delivers
+            paid_in, fee = received, got * rate
+            got -= fee
+        else:
+            self.account.credit(paid_in, -fee)
+            order.other_fees[paid_in] = order.other_fees.get(paid_in, ZERO) + fee
         if order.side is Side.BUY:
             release = qty * order.price if order.price is not None else cost
             self.account.spend_locked(market.quote, release)
             self.account.credit(market.quote, release - cost)
-            fee = qty * rate
-            self.account.credit(market.base, qty - fee)
         else:
             release = qty
             self.account.spend_locked(market.base, qty)
-            fee = cost * rate
-            self.account.credit(market.quote, cost - fee)
+        self.account.credit(received, got)
         order.locked -= release
         order.filled += qty
         order.cost += cost
-        order.fee += fee
+        if paid_in == received:
+            order.fee += fee
         order.last_trade_timestamp = order.last_update_timestamp = self.now_ms
         trade = SimTrade(
             id=str(self._next_trade),
@@ -400,7 +413,7 @@ class Matcher(Generic[B]):
             price=price,
             amount=qty,
             fee=fee,
-            fee_currency=order.fee_currency,
+            fee_currency=paid_in,
             fee_rate=rate,
             taker=taker,
             timestamp=self.now_ms,
@@ -411,6 +424,23 @@ class Matcher(Generic[B]):
         self.books[order.symbol].see_trade(price, qty)
         if order.remaining == 0 and order.is_open and order in self._resting[order.symbol]:
             self._finish(order, OrderStatus.CLOSED)
+
+    def _fee_in_asset(self, market: Market, quote_fee: Decimal) -> tuple[str | None, Decimal]:
+        """(fee asset, amount) for a fee worth `quote_fee` of the market's quote, when fees are
+        paid in a fee asset that a market prices against that quote and the account holds
+        enough of; (None, 0) otherwise."""
+        asset = self.fee_asset
+        if asset is None or asset in (market.base, market.quote) or quote_fee <= 0:
+            return None, ZERO
+        book = self.books.get(f"{asset}/{market.quote}")
+        bid = book.best(Side.BUY) if book is not None else None
+        ask = book.best(Side.SELL) if book is not None else None
+        if bid is None or ask is None:
+            return None, ZERO
+        amount = quote_fee * (1 - self.fee_discount) / ((bid + ask) / 2)
+        if self.account.free.get(asset, ZERO) < amount:
+            return None, ZERO
+        return asset, amount
 
     def _finish(self, order: SimOrder, status: OrderStatus) -> None:
         market = self.markets[order.symbol]
@@ -441,74 +471,11 @@ class Matcher(Generic[B]):
                 continue
             for order in orders:
                 assert order.price is not None
-                if not _crosses(side, order.price, best):
+                if not crosses(side, order.price, best):
                     break
                 for lv in book.levels(side.opposite):
-                    if not _crosses(side, order.price, lv.price) or not order.is_open:
+                    if not crosses(side, order.price, lv.price) or not order.is_open:
                         break
                     q = min(order.remaining, lv.amount)
                     book.consume(side.opposite, lv.price, q)
                     self._fill(order, q, order.price, taker=False)
-
-
-class MatchingEngine(Matcher[BookModel]):
-    """One account trading on the simulator's synthetic books, which it runs in time."""
-
-    def __init__(
-        self,
-        books: Mapping[str, BookModel],
-        balances: Mapping[str, Decimal],
-        *,
-        step_seconds: float = 1.0,
-        exchange_id: str = "sim",
-    ) -> None:
-        if step_seconds <= 0:
-            raise ValueError(f"step_seconds must be > 0, got {step_seconds}")
-        now = max((b.t for b in books.values()), default=0.0)
-        super().__init__(books, balances, exchange_id=exchange_id, now=now)
-        self.step_seconds = step_seconds
-
-    def advance_to(self, t: float) -> None:
-        """Run every book up to time `t`: fine steps where our orders rest, one jump elsewhere."""
-        dt = self.step_seconds
-        for symbol, book in self.books.items():
-            resting = self._resting[symbol]
-            while resting and book.t + dt <= t:
-                prints = book.step(dt)
-                self.now = book.t
-                self.fill_crossed(symbol)
-                for p in prints:
-                    self._fill_from_print(symbol, p)
-            if not resting:
-                book.jump_to(t)
-        self.now = max(self.now, t)
-
-    def _fill_from_print(self, symbol: str, p: Print) -> None:
-        """A background market order walks the resting side, ours included, at their prices."""
-        resting = p.aggressor.opposite
-        ours = self._priority(symbol, resting)
-        if not ours:
-            return
-        book = self.books[symbol]
-        synthetic = {lv.price: lv.amount for lv in book.levels(resting)}
-        worst = ours[-1].price
-        assert worst is not None
-        prices = sorted(
-            {*synthetic, *(o.price for o in ours if o.price is not None)},
-            reverse=resting is Side.BUY,
-        )
-        left = p.amount
-        step = self.markets[symbol].amount_step
-        for price in prices:
-            if left <= 0 or not _crosses(p.aggressor, worst, price):
-                break
-            here = synthetic.get(price, ZERO)
-            ahead = floor_to_step(here * Decimal(repr(book.regime.queue_ahead)), step)
-            left -= min(left, ahead)
-            for order in (o for o in ours if o.price == price and o.is_open):
-                q = min(left, order.remaining)
-                if q <= 0:
-                    break
-                self._fill(order, q, price, taker=False)
-                left -= q
-            left -= min(left, here - ahead)

@@ -46,7 +46,7 @@ from ccxt.base.decimal_to_precision import TICK_SIZE
 from bot.clock import Clock, RealClock
 from bot.domain.market import ZERO, Level, Market, Side
 from bot.exchange.codec import book_from_ccxt, market_from_ccxt
-from bot.sim.exchange import Params, SimAccountApi
+from bot.sim.account_api import Params, SimAccountApi
 from bot.sim.matching import Matcher
 
 # The public methods that read market data: all a dry run ever asks of the real exchange.

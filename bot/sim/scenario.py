@@ -108,6 +108,15 @@ class Scenario(_Spec):
     markets: dict[str, MarketSpec] = Field(min_length=1)
     events: list[EventSpec] = Field(default_factory=list)
     faults: FaultConfig = FaultConfig()
+    # Seconds the exchange's clock is ahead of the bot's (negative: behind): its timestamps, and
+    # the server time the HTTP front reports and checks signed requests against.
+    clock_offset: float = 0.0
+    # Most trades one trade query returns (Binance: 1000, 500 unless asked).
+    max_trades_page: Annotated[int, Field(ge=1)] = 1000
+    # Pay fees in this asset (Binance's BNB option), at a discount, when a market prices it
+    # against the traded market's quote and the account holds enough.
+    fee_asset: str | None = None
+    fee_discount: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.25")
 
     @model_validator(mode="before")
     @classmethod

@@ -205,7 +205,10 @@ def order_dict(order: SimOrder, number: Number = float) -> dict[str, Any]:
         "remaining": number(order.remaining),
         "status": order.status.value,
         "fee": fee,
-        "fees": [dict(fee)],
+        "fees": [
+            dict(fee),
+            *(fee_dict(c, a, number=number) for a, c in sorted(order.other_fees.items())),
+        ],
         "trades": [trade_dict(t, order.client_order_id, number) for t in order.trades],
     }
 

@@ -25,7 +25,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "settings and simulator",
         ("bot.settings", "bot.sim", "bot.snapshot", "bot.observability"),
     ),
-    ("exchange boundary", ("bot.exchange", "bot.journal", "bot.journal_schema")),
+    (
+        "exchange boundary",
+        ("bot.exchange", "bot.journal", "bot.journal_schema", "bot.journal_rows"),
+    ),
     ("execution", ("bot.execution",)),
     ("monitoring", ("bot.metrics", "bot.notify")),
     ("runtime", ("bot.runtime",)),

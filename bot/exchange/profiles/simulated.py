@@ -9,4 +9,5 @@ PROFILE = ExchangeProfile(
     receive_window=5.0,
     client_id=ClientIdRules(max_length=36, charset=".A-Za-z0-9:/_-"),
     cancel_reply_final=True,
+    trades_page=500,
 )

@@ -17,10 +17,12 @@ import ccxt
 
 from bot.domain.market import ZERO, Side, floor_to_step
 from bot.sim.account import CLIENT_ORDER_ID, SimOrder
+from bot.sim.account_api import DEFAULT_TRADES_PAGE
 from bot.sim.binance import wire
 from bot.sim.binance.params import Params, integer, limit, number, time_range
 from bot.sim.binance.replies import Reply, error, illegal, mandatory, not_required
 from bot.sim.binance.venue import Venue
+from bot.sim.faults import WEIGHTS
 
 TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 STP_MODES = ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT")
@@ -202,10 +204,10 @@ async def my_trades(venue: Venue, params: Params) -> list[dict[str, Any]]:
     start, end = time_range(params)
     if from_id is not None and (start is not None or end is not None):
         raise error(400, -1128, "Combination of optional parameters invalid.")
-    count = limit(params, 500, 1000)
-    raws = await venue.exchange.fetch_my_trades(symbol)
-    by_id = {t.id: t for t in venue.engine.trades}
-    trades = sorted((by_id[str(r["id"])] for r in raws), key=lambda t: int(t.id))
+    most = venue.exchange.max_trades_page
+    count = limit(params, min(DEFAULT_TRADES_PAGE, most), most)
+    await venue.exchange.charge("fetch_my_trades", WEIGHTS["fetch_my_trades"])
+    trades = sorted(venue.engine.my_trades(symbol), key=lambda t: int(t.id))
     if order_id is not None:
         trades = [t for t in trades if t.order_id == str(order_id)]
     ids, times = [int(t.id) for t in trades], [t.timestamp for t in trades]

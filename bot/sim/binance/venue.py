@@ -35,7 +35,8 @@ class Venue:
         self._id_rng = random.Random(f"{seed}/client-ids")
 
     def now_ms(self) -> int:
-        return round(self.clock.time() * 1000)
+        """The server's time: the exchange's clock, which may be off the client's."""
+        return self.exchange.milliseconds()
 
     def client_id(self) -> str:
         return "".join(self._id_rng.choices(_ALNUM, k=22))
