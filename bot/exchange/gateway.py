@@ -284,9 +284,13 @@ class Gateway:
             ) from exc
 
     async def fetch_my_trades(
-        self, symbol: str, since_ms: int | None = None, limit: int | None = None
+        self,
+        symbol: str,
+        since_ms: int | None = None,
+        limit: int | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> list[FillReport]:
-        raw = await self._call("fetch_my_trades", symbol, since_ms, limit)
+        raw = await self._call("fetch_my_trades", symbol, since_ms, limit, dict(params or {}))
         return [self._decode("fetch_my_trades", fill_from_ccxt, t) for t in raw]
 
     async def fetch_fills(
@@ -299,8 +303,15 @@ class Gateway:
         found: dict[str, FillReport] = {}
         seen: set[str] = set()
         cursor = since_ms
+        from_id: int | None = None  # on an exchange that pages by trade id, after the first
+        by_id = self.profile.trades_from_id
         for _ in range(MAX_TRADE_PAGES):
-            page = await self.fetch_my_trades(symbol, cursor, self.profile.trades_page)
+            if from_id is not None and by_id is not None:
+                page = await self.fetch_my_trades(
+                    symbol, None, self.profile.trades_page, {by_id: from_id}
+                )
+            else:
+                page = await self.fetch_my_trades(symbol, cursor, self.profile.trades_page)
             fresh = [t for t in page if t.trade_id not in seen]
             seen.update(t.trade_id for t in page)
             found.update({t.trade_id: t for t in fresh if t.exchange_order_id in filled})
@@ -309,9 +320,13 @@ class Gateway:
             stamps = [t.timestamp_ms for t in page if t.timestamp_ms is not None]
             if not fresh or not stamps:
                 break  # nothing more to read
-            # The next page starts at the last trade's time (trades of that millisecond are
-            # read again, and skipped as seen); a page all of one millisecond moves one on.
-            cursor = max(stamps) if max(stamps) > cursor else cursor + 1
+            ids = [t.trade_id for t in page]
+            if by_id is not None and all(i.isdigit() for i in ids):
+                from_id = max(int(i) for i in ids) + 1
+            else:
+                # The next page starts at the last trade's time (that millisecond's trades are
+                # read again, and skipped as seen); a page all of one millisecond moves one on.
+                cursor = max(stamps) if max(stamps) > cursor else cursor + 1
         return sorted(found.values(), key=_trade_order), _covered(found.values(), filled)
 
     async def mid_price(self, asset: str, quote: str) -> Decimal | None:

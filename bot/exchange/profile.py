@@ -73,6 +73,10 @@ class ExchangeProfile:
     # Trades one trade query asks for (the exchange's page: Binance 500, OKX 100, Kraken 50);
     # the gateway pages through more.
     trades_page: int = 50
+    # The trade-query parameter that starts a page at a trade id (Binance: fromId), for
+    # exchanges whose trade ids increase: pages then never lose trades of one millisecond.
+    # None: pages start at the last trade's time.
+    trades_from_id: str | None = None
 
     @property
     def ambiguity_window(self) -> float:

@@ -348,4 +348,9 @@ class SimAccountApi(Generic[E]):
             for t in self.engine.my_trades(symbol)
         ]
         page = min(limit if limit is not None else DEFAULT_TRADES_PAGE, self.max_trades_page)
+        from_id = (params or {}).get("fromId")
+        if from_id is not None:  # Binance: the oldest `limit` trades from that trade id on
+            if since is not None:
+                raise ccxt.BadRequest(f"{self.id} fetch_my_trades: fromId and since together")
+            return [t for t in trades if int(t["id"]) >= int(from_id)][:page]
         return _since_limit(trades, since, page)

@@ -40,6 +40,7 @@ PROFILE = ExchangeProfile(
     cancel_reply_final=True,
     # ccxt's spot-only error codes are keyed by the host api.binance.com.
     api_url=ApiUrlLayout(exception_tables=("spot",)),
-    # GET /api/v3/myTrades: 500 unless asked, at most 1000.
+    # GET /api/v3/myTrades: 500 unless asked, at most 1000; fromId pages by trade id.
     trades_page=500,
+    trades_from_id="fromId",
 )

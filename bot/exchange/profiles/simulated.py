@@ -10,4 +10,5 @@ PROFILE = ExchangeProfile(
     client_id=ClientIdRules(max_length=36, charset=".A-Za-z0-9:/_-"),
     cancel_reply_final=True,
     trades_page=500,
+    trades_from_id="fromId",
 )
