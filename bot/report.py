@@ -193,13 +193,18 @@ def render_run_report(report: RebalanceReport, console: Console) -> None:
             "-" if leg.average is None else f"{leg.average:.8g}",
             f"{leg.arrival_mid:.8g}",
             f"{leg.price_bps:.2f}",
-            f"{leg.fee_bps:.2f}",
+            f"{leg.fee_bps:.2f}" if leg.fees_settled else f"~{leg.fee_bps:.2f}",
             f"{leg.shortfall_bps:.2f}",
             str(leg.children),
             str(leg.requests),
             leg.outcome.value if not leg.reason else f"{leg.outcome.value}: {leg.reason}",
         )
     console.print(table)
+    if not all(leg.fees_settled for leg in report.legs):
+        console.print(
+            "~ fees estimated at the market's higher rate: the trades could not all be read yet;"
+            " the next reconciliation records them (see `history`)."
+        )
 
 
 def status_dict(portfolio: PortfolioSpec, journal: Journal) -> dict[str, Any]:
