@@ -15,6 +15,8 @@
     │   ├── OrderRejected        the order breaks a rule; sending it again would fail again
     │   │   └── WouldCross       a post-only order would have taken liquidity
     │   ├── OrderUnknown         the exchange does not know that order
+    │   ├── RequestRefused       refused unexecuted (rate limit, timestamp): try anew later
+    │   ├── NeverArrived         a lost order request the exchange can no longer accept
     │   ├── AmbiguousOrder       an order may exist and the exchange could not be asked
     │   └── MalformedReply       the exchange answered something the bot cannot read
     └── DeliveryError            a notification receiver answered, but not with success
@@ -96,6 +98,21 @@ class OrderUnknown(GatewayError):
     """The exchange does not know that order."""
 
 
+class RequestRefused(GatewayError):
+    """The exchange refused the request without executing it (a rate limit, a timestamp outside
+    its receive window): nothing happened, and a new request may follow after `retry_after`
+    seconds."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NeverArrived(GatewayError):
+    """An order request whose reply was lost never reached the exchange, and can no longer: its
+    receive window has passed, or the exchange's orders were listed without it."""
+
+
 class AmbiguousOrder(GatewayError):
     """An order may exist and the exchange could not be asked: reconcile before acting."""
 
@@ -121,9 +138,11 @@ __all__ = [
     "InsufficientBalance",
     "JournalError",
     "MalformedReply",
+    "NeverArrived",
     "NoPriceError",
     "OrderRejected",
     "OrderUnknown",
+    "RequestRefused",
     "ScenarioError",
     "SnapshotError",
     "UnknownFeeError",

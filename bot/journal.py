@@ -25,10 +25,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from bot.domain.lifecycle import ChildOrder, ChildState
 from bot.domain.market import Side
 from bot.domain.orders import FillReport, OrderReport, OrderRequest
 from bot.domain.slicing import Phase
-from bot.domain.status import LegOutcome, LegStatus, OrderState, RebalanceStatus, SnapshotKind
+from bot.domain.status import LegOutcome, LegStatus, RebalanceStatus, SnapshotKind
 from bot.errors import JournalError
 from bot.journal_rows import (
     FillRow,
@@ -315,15 +316,29 @@ class Journal:
                 phase.value,
                 request.time_in_force.value,
                 int(request.post_only),
-                OrderState.INTENT.value,
+                ChildState.INTENT.value,
                 now,
                 now,
             ),
         )
 
     @_guarded
-    def child_update(self, leg_key: str | None, report: OrderReport) -> None:
-        if report.client_id is None:
+    def child_sent(self, client_id: str, at: float) -> None:
+        """The request is leaving now (after the pacer): committed before it does."""
+        self._db.execute(
+            "UPDATE orders SET status = ?, sent_at = ?, updated_at = ? WHERE client_id = ?",
+            (ChildState.SENT.value, at, self._now(), client_id),
+        )
+
+    @_guarded
+    def child_state(self, child: ChildOrder, report: OrderReport | None = None) -> None:
+        """A child's new state (`bot.domain.lifecycle`), with the exchange's report that moved
+        it there, when there is one."""
+        if report is None:
+            self._db.execute(
+                "UPDATE orders SET status = ?, updated_at = ? WHERE client_id = ?",
+                (child.state.value, self._now(), child.client_id),
+            )
             return
         self._db.execute(
             "UPDATE orders SET exchange_id = ?, status = ?, filled = ?, average = ?, fee = ?,"
@@ -331,22 +346,15 @@ class Journal:
             " WHERE client_id = ?",
             (
                 report.exchange_id,
-                OrderState.of(report.status).value,
-                str(report.filled),
+                child.state.value,
+                str(max(child.filled, report.filled)),
                 None if report.average is None else str(report.average),
                 str(report.fee),
                 report.fee_currency,
                 self._now(),
                 report.timestamp_ms,
-                report.client_id,
+                child.client_id,
             ),
-        )
-
-    @_guarded
-    def mark_order(self, client_id: str, state: OrderState) -> None:
-        self._db.execute(
-            "UPDATE orders SET status = ?, updated_at = ? WHERE client_id = ?",
-            (OrderState(state).value, self._now(), client_id),
         )
 
     @_guarded
@@ -382,8 +390,9 @@ class Journal:
 
     @_guarded
     def unsettled_orders(self) -> list[JournalOrder]:
-        """Orders that may still be live on the exchange: intent written, or last seen open."""
-        unsettled = [s.value for s in OrderState if s.unsettled]
+        """Orders that may still be live on the exchange, or may yet become so: every order not
+        in a final state (an intent, a request sent, an order open or being cancelled)."""
+        unsettled = [s.value for s in ChildState if s.live]
         rows = self._db.execute(
             f"SELECT * FROM orders WHERE status IN ({', '.join('?' * len(unsettled))})"
             " ORDER BY created_at",

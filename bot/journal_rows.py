@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from bot.domain.lifecycle import ChildOrder, ChildState
 from bot.domain.market import Side
-from bot.domain.status import LegStatus, OrderState, RebalanceStatus, SnapshotKind
+from bot.domain.status import LegStatus, RebalanceStatus, SnapshotKind
 
 
 class Row(Protocol):
@@ -39,10 +40,15 @@ class JournalOrder:
     side: Side
     price: Decimal
     amount: Decimal
-    status: OrderState
+    status: ChildState
     filled: Decimal
     created_at: float
     exchange_ts: int | None  # the order's time on the exchange's clock (ms), once known
+    sent_at: float | None  # when the request last left, on the bot's clock
+
+    def child(self) -> ChildOrder:
+        """The order's life as the journal left it, to move on from."""
+        return ChildOrder(self.client_id, self.status, self.sent_at, self.exchange_id, self.filled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +107,11 @@ def order_row(row: Row) -> JournalOrder:
         side=Side(row["side"]),
         price=Decimal(row["price"]),
         amount=Decimal(row["amount"]),
-        status=OrderState(row["status"]),
+        status=ChildState(row["status"]),
         filled=Decimal(row["filled"]),
         created_at=float(row["created_at"]),
         exchange_ts=row["exchange_ts"],
+        sent_at=row["sent_at"],
     )
 
 

@@ -98,4 +98,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE legs ADD COLUMN fees_settled INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE orders ADD COLUMN exchange_ts INTEGER;
     """,
+    # v4: a child order's states are its life's (bot.domain.lifecycle): the time the request
+    # really left, and the states' own names. An old intent may have been sent: it is `sent`,
+    # from its creation, so reconciliation waits out the receive window before calling it lost.
+    """
+    ALTER TABLE orders ADD COLUMN sent_at REAL;
+    UPDATE orders SET status = 'sent', sent_at = created_at WHERE status = 'intent';
+    UPDATE orders SET status = 'partially_filled'
+        WHERE status = 'open' AND CAST(filled AS REAL) > 0;
+    UPDATE orders SET status = 'filled' WHERE status = 'closed';
+    UPDATE orders SET status = 'cancelled' WHERE status = 'canceled';
+    UPDATE orders SET status = 'never_arrived' WHERE status = 'not_found';
+    """,
 )

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from bot.domain.orders import OrderStatus
-
 
 class RebalanceStatus(StrEnum):
     RUNNING = "running"  # started, not finished (the journal's state while it works)
@@ -54,26 +52,5 @@ class ChildOutcome(StrEnum):
 
     SETTLED = "settled"  # placed and seen to a final state (filled, cancelled or expired)
     CROSSED = "crossed"  # a post-only child the exchange refused as crossing: try again
+    RETRY = "retry"  # refused unexecuted (rate limit, timestamp) or lost: anew, from a fresh book
     REFUSED = "refused"  # refused for funds or rules: the leg cannot go on
-
-
-class OrderState(StrEnum):
-    """A child order as the journal records it: the intent before it is sent, then the
-    exchange's status, or `not_found` once reconciliation concludes it never arrived."""
-
-    INTENT = "intent"
-    OPEN = OrderStatus.OPEN.value
-    CLOSED = OrderStatus.CLOSED.value
-    CANCELED = OrderStatus.CANCELED.value
-    EXPIRED = OrderStatus.EXPIRED.value
-    REJECTED = OrderStatus.REJECTED.value
-    NOT_FOUND = "not_found"
-
-    @classmethod
-    def of(cls, status: OrderStatus) -> OrderState:
-        return cls(OrderStatus(status).value)
-
-    @property
-    def unsettled(self) -> bool:
-        """The order may still be live on the exchange."""
-        return self in (OrderState.INTENT, OrderState.OPEN)

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import ccxt.async_support as ccxt
 from asyncio_throttle.throttler import Throttler
 
-from bot.domain.market import ONE, ZERO, Market, OrderBook
+from bot.domain.market import ONE, Market, OrderBook
 from bot.domain.orders import FillReport, OrderReport, OrderRequest, TimeInForce
 from bot.errors import (
     AmbiguousOrder,
@@ -40,8 +40,10 @@ from bot.errors import (
     GatewayError,
     InsufficientBalance,
     MalformedReply,
+    NeverArrived,
     OrderRejected,
     OrderUnknown,
+    RequestRefused,
     WouldCross,
 )
 from bot.exchange.codec import (
@@ -62,8 +64,6 @@ from bot.observability import get_logger
 log = get_logger("bot.exchange")
 
 Sleep = Callable[[float], Awaitable[None]]
-# A bound on the trade pages one `fetch_fills` reads (each page moves the cursor on).
-MAX_TRADE_PAGES = 200
 T = TypeVar("T")
 
 # Requests sent by the current task (and the tasks it starts): a leg sets its own counter, so
@@ -110,6 +110,8 @@ class Gateway:
             self.profile.ambiguity_window if ambiguity_window is None else ambiguity_window
         )
         self._ambiguous = tuple(getattr(ccxt, name) for name in self.profile.ambiguous_errors)
+        self._refused = tuple(getattr(ccxt, name) for name in self.profile.refused_errors)
+        self._refusals = 0  # order requests refused in a row (their backoff grows)
         self._rng = rng or random.Random()
         self.markets: dict[str, Market] = {}
         self.requests = 0  # calls sent to the exchange, retries included
@@ -125,12 +127,17 @@ class Gateway:
 
     # -- the one place that calls the backend ---------------------------------------------------
 
-    async def _send(self, method: str, *args: Any, **kwargs: Any) -> Any:
+    async def _send(
+        self, method: str, *args: Any, before: Callable[[], None] | None = None, **kwargs: Any
+    ) -> Any:
+        """The one call to the backend, paced; `before` runs as the request leaves."""
         async with self._throttler:
             self.requests += 1
             counter = request_counter.get()
             if counter is not None:
                 counter[0] += 1
+            if before is not None:
+                before()
             try:
                 return await getattr(self.exchange, method)(*args, **kwargs)
             except ccxt.BaseError as exc:
@@ -182,8 +189,10 @@ class Gateway:
                     return None
         return None
 
-    async def _backoff(self, method: str, attempt: int, exc: Exception) -> None:
-        delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
+    async def _backoff(self, method: str, attempt: int, exc: Exception) -> float:
+        """Sleep before try `attempt + 1`: exponential with jitter, at least Retry-After after a
+        rate limit. Returns the seconds slept."""
+        delay: float = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
         delay *= self._rng.uniform(0.5, 1.0)
         if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
             retry_after = self._retry_after()
@@ -198,6 +207,7 @@ class Gateway:
             delay_s=round(delay, 3),
         )
         await self._sleep(delay)
+        return delay
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -293,42 +303,6 @@ class Gateway:
         raw = await self._call("fetch_my_trades", symbol, since_ms, limit, dict(params or {}))
         return [self._decode("fetch_my_trades", fill_from_ccxt, t) for t in raw]
 
-    async def fetch_fills(
-        self, symbol: str, filled: Mapping[str, Decimal], since_ms: int
-    ) -> tuple[list[FillReport], bool]:
-        """The trades of our orders on `symbol` (`filled`: exchange order id -> the amount the
-        exchange says it filled), read from `since_ms` on the exchange's clock, page after page
-        (the profile's page size, whatever the exchange caps it at) until every order's trades
-        add up to its filled amount. Returns the trades and whether they are complete."""
-        found: dict[str, FillReport] = {}
-        seen: set[str] = set()
-        cursor = since_ms
-        from_id: int | None = None  # on an exchange that pages by trade id, after the first
-        by_id = self.profile.trades_from_id
-        for _ in range(MAX_TRADE_PAGES):
-            if from_id is not None and by_id is not None:
-                page = await self.fetch_my_trades(
-                    symbol, None, self.profile.trades_page, {by_id: from_id}
-                )
-            else:
-                page = await self.fetch_my_trades(symbol, cursor, self.profile.trades_page)
-            fresh = [t for t in page if t.trade_id not in seen]
-            seen.update(t.trade_id for t in page)
-            found.update({t.trade_id: t for t in fresh if t.exchange_order_id in filled})
-            if _covered(found.values(), filled):
-                return sorted(found.values(), key=_trade_order), True
-            stamps = [t.timestamp_ms for t in page if t.timestamp_ms is not None]
-            if not fresh or not stamps:
-                break  # nothing more to read
-            ids = [t.trade_id for t in page]
-            if by_id is not None and all(i.isdigit() for i in ids):
-                from_id = max(int(i) for i in ids) + 1
-            else:
-                # The next page starts at the last trade's time (that millisecond's trades are
-                # read again, and skipped as seen); a page all of one millisecond moves one on.
-                cursor = max(stamps) if max(stamps) > cursor else cursor + 1
-        return sorted(found.values(), key=_trade_order), _covered(found.values(), filled)
-
     async def mid_price(self, asset: str, quote: str) -> Decimal | None:
         """The mid of `asset` in `quote` from one market between them (either way round), or
         None when there is no such market with a two-sided book."""
@@ -345,7 +319,9 @@ class Gateway:
 
     # -- trading --------------------------------------------------------------------------------
 
-    async def place_order(self, request: OrderRequest) -> OrderReport:
+    async def place_order(
+        self, request: OrderRequest, on_sent: Callable[[float], None] | None = None
+    ) -> OrderReport:
         """Place a limit order exactly once, whatever the network does.
 
         The market's filters are checked here first: ccxt does not check minimum notional, and
@@ -373,76 +349,121 @@ class Gateway:
         # Exact text, never a float: ccxt rounds a string amount (to the step, toward zero) and a
         # string price (to the tick) in decimal, and both are on their grids already.
         args = (request.symbol, "limit", request.side.value, to_text(request.amount))
-        attempt = 0
-        while True:
-            sent_at = self._now()
-            try:
-                raw = await self._send("create_order", *args, to_text(request.price), params)
-                reply = {**raw, "clientOrderId": raw.get("clientOrderId") or request.client_id}
-            except self._ambiguous as exc:
-                # A network error, or an "execution status unknown" reply (the profile's
-                # ambiguous errors): the order may exist.
-                if self.profile.is_auth_failure(exc):
-                    raise self._translate(
-                        "create_order", ccxt.AuthenticationError(str(exc))
-                    ) from exc
-                attempt += 1
-                log.warning(
-                    "order_reply_lost",
-                    client_id=request.client_id,
-                    symbol=request.symbol,
-                    error=type(exc).__name__,
-                )
-                found = await self._settle_ambiguous(request, sent_at)
-                if found is not None:
-                    return found
-                if attempt >= self.retry.attempts:
-                    raise ExchangeUnavailable(
-                        f"{self.id} create_order {request.client_id}: not placed after"
-                        f" {attempt} tries: {type(exc).__name__}: {exc}"
-                    ) from exc
-                await self._backoff("create_order", attempt, exc)
-            except ccxt.BaseError as exc:
-                if attempt > 0:
-                    # A resend refused (Binance: "Duplicate order sent."): the first may be live.
-                    found = await self._find_after_failure(request)
-                    if found is not None:
-                        return found
-                    raise AmbiguousOrder(
-                        f"{request.client_id} on {request.symbol}: a resend was refused"
-                        f" ({type(exc).__name__}: {exc}) and the first send cannot be found"
-                    ) from exc
-                raise self._translate("create_order", exc) from exc
-            else:
-                try:
-                    return self._order(reply, "create_order")
-                except MalformedReply as exc:
-                    # The exchange took the order; its reply cannot be read: ask by client id.
-                    found = await self._find_after_failure(request)
-                    if found is not None:
-                        return found
-                    raise AmbiguousOrder(
-                        f"{request.client_id} on {request.symbol}: placed, but {exc}, and the"
-                        " order cannot be found by its client id"
-                    ) from exc
+        sent_at: float | None = None
 
-    async def _settle_ambiguous(self, request: OrderRequest, sent_at: float) -> OrderReport | None:
-        """After an ambiguous send: look the order up by its client id; if it is not there, wait
-        until the exchange would refuse the lost request as too old (`ambiguity_window`: the
-        profile's receive window and a margin) and look again. Only then may it be sent again."""
+        def sending() -> None:  # inside the pacer, just before the request leaves
+            nonlocal sent_at
+            sent_at = self._now()
+            if on_sent is not None:
+                on_sent(sent_at)
+
+        try:
+            raw = await self._send(
+                "create_order", *args, to_text(request.price), params, before=sending
+            )
+            reply = {**raw, "clientOrderId": raw.get("clientOrderId") or request.client_id}
+        except self._refused as exc:
+            # Refused unexecuted (a rate limit, a timestamp outside the receive window): nothing
+            # to look for, nothing to wait out; the caller may try anew after the backoff.
+            if self.profile.is_auth_failure(exc):
+                raise self._translate("create_order", ccxt.AuthenticationError(str(exc))) from exc
+            self._refusals += 1
+            log.warning("order_refused", client_id=request.client_id, error=type(exc).__name__)
+            if isinstance(exc, ccxt.InvalidNonce):
+                await self._resync_time()
+            delay = await self._backoff("create_order", self._refusals, exc)
+            raise RequestRefused(
+                f"{self.id} create_order {request.client_id}: refused, not executed:"
+                f" {type(exc).__name__}: {exc}",
+                retry_after=delay,
+            ) from exc
+        except self._ambiguous as exc:
+            # A network error, or an "execution status unknown" reply (the profile's ambiguous
+            # errors): the order may exist, and the request may still arrive.
+            if self.profile.is_auth_failure(exc):
+                raise self._translate("create_order", ccxt.AuthenticationError(str(exc))) from exc
+            log.warning(
+                "order_reply_lost",
+                client_id=request.client_id,
+                symbol=request.symbol,
+                error=type(exc).__name__,
+            )
+            return await self._settle_ambiguous(request, sent_at or self._now())
+        except ccxt.BaseError as exc:
+            raise self._translate("create_order", exc) from exc
+        self._refusals = 0
+        try:
+            return self._order(reply, "create_order")
+        except MalformedReply as exc:
+            # The exchange took the order; its reply cannot be read: ask by client id.
+            found = await self._find_after_failure(request)
+            if found is not None:
+                return found
+            raise AmbiguousOrder(
+                f"{request.client_id} on {request.symbol}: placed, but {exc}, and the order"
+                " cannot be found by its client id"
+            ) from exc
+
+    async def _settle_ambiguous(self, request: OrderRequest, sent_at: float) -> OrderReport:
+        """After an ambiguous send: the order as the exchange has it, or `NeverArrived` once it
+        is proven absent: looked up by its client id, then again once the exchange would refuse
+        the lost request as too old (the profile's receive window and a margin, counted from the
+        real send). On an exchange with no receive window, absence is proven by listing its open
+        and recent orders; one lookup that misses never is. `AmbiguousOrder` when the exchange
+        cannot be asked."""
         found = await self._find_after_failure(request)
+        if found is None:
+            wait = sent_at + self.ambiguity_window - self._now()
+            if wait > 0:
+                await self._sleep(wait)
+            found = await self._find_after_failure(request)
         if found is not None:
             log.info("order_found_after_failure", client_id=request.client_id, id=found.exchange_id)
             return found
-        wait = sent_at + self.ambiguity_window - self._now()
-        if wait > 0:
-            await self._sleep(wait)
-            found = await self._find_after_failure(request)
-            if found is not None:
-                log.info(
-                    "order_found_after_failure", client_id=request.client_id, id=found.exchange_id
-                )
-        return found
+        if self.profile.receive_window is None and not await self.proven_absent(
+            request.symbol, request.client_id
+        ):
+            raise AmbiguousOrder(
+                f"{request.client_id} on {request.symbol}: the reply was lost, the order is not"
+                f" found, and {self.id} has no receive window and no order listing to prove it"
+                " absent"
+            )
+        log.info("order_never_arrived", client_id=request.client_id)
+        raise NeverArrived(
+            f"{request.client_id} on {request.symbol}: the request was lost and the exchange can"
+            " no longer accept it"
+        )
+
+    async def proven_absent(self, symbol: str, client_id: str) -> bool:
+        """Whether listing the exchange's open and recent closed orders proves the order absent
+        (False when the exchange cannot list them)."""
+        has = getattr(self.exchange, "has", None) or {}
+        if not has.get("fetchOpenOrders") or not (
+            has.get("fetchClosedOrders") or has.get("fetchOrders")
+        ):
+            return False
+        try:
+            listed = await self.fetch_open_orders(symbol)
+            method = "fetch_closed_orders" if has.get("fetchClosedOrders") else "fetch_orders"
+            recent = await self._call(method, symbol, None, 100)
+        except GatewayError as exc:
+            raise AmbiguousOrder(f"{client_id} on {symbol}: cannot list the orders: {exc}") from exc
+        ids = {o.client_id for o in listed} | {self._order(r).client_id for r in recent}
+        return client_id not in ids
+
+    @property
+    def receive_window(self) -> float | None:
+        """Seconds from a request's send until the exchange would refuse it as too old (its
+        window and a margin), or None when the exchange has no such window."""
+        return None if self.profile.receive_window is None else self.ambiguity_window
+
+    async def _resync_time(self) -> None:
+        """After a timestamp refusal: ccxt measures the exchange's clock again, where it can."""
+        resync = getattr(self.exchange, "load_time_difference", None)
+        if resync is None:
+            return
+        with contextlib.suppress(ccxt.BaseError):
+            await resync()
 
     async def _find_after_failure(self, request: OrderRequest) -> OrderReport | None:
         try:
@@ -474,15 +495,3 @@ class Gateway:
         except OrderUnknown:
             return None
         return self._order(raw, "fetch_order")
-
-
-def _covered(fills: Iterable[FillReport], filled: Mapping[str, Decimal]) -> bool:
-    """Every order's trades add up to (at least) what the exchange says it filled."""
-    got: dict[str, Decimal] = {}
-    for f in fills:
-        got[f.exchange_order_id] = got.get(f.exchange_order_id, ZERO) + f.amount
-    return all(got.get(order, ZERO) >= amount for order, amount in filled.items())
-
-
-def _trade_order(fill: FillReport) -> tuple[int, str]:
-    return (fill.timestamp_ms or 0, fill.trade_id)

@@ -61,8 +61,12 @@ class ExchangeProfile:
     receive_window_option: str | None = None
     # Seconds added to the window before a lost request is believed dropped (clock skew, transit).
     ambiguity_margin: float = 1.0
-    # ccxt exception classes (by name) whose reply leaves a create request's fate unknown.
+    # ccxt exception classes (by name) whose reply leaves a create request's fate unknown: it may
+    # have executed (timeouts, dropped connections, 5xx "status unknown").
     ambiguous_errors: tuple[str, ...] = ("OperationFailed",)
+    # ... and those that mean the exchange refused it unexecuted (rate limits, 429 and 418; a
+    # timestamp outside the receive window), checked first: these are NetworkErrors in ccxt too.
+    refused_errors: tuple[str, ...] = ("DDoSProtection", "InvalidNonce")
     # Texts in an error that mean "bad key or permissions", whatever class ccxt gives it.
     auth_error_markers: tuple[str, ...] = ()
     client_id: ClientIdRules = ClientIdRules()

@@ -16,9 +16,11 @@ from decimal import Decimal
 from typing import Protocol
 
 from bot.clock import Clock
+from bot.domain.lifecycle import ChildOrder
 from bot.domain.market import ONE, ZERO, Market, Side
-from bot.domain.orders import FillReport, OrderReport, OrderRequest, OrderStatus
+from bot.domain.orders import FillReport, OrderReport, OrderRequest
 from bot.domain.planner import Leg
+from bot.domain.progress import LegProgress
 from bot.domain.slicing import (
     Child,
     Done,
@@ -36,7 +38,9 @@ from bot.errors import (
     AuthFailed,
     GatewayError,
     InsufficientBalance,
+    NeverArrived,
     OrderRejected,
+    RequestRefused,
     WouldCross,
 )
 from bot.exchange.gateway import Gateway, request_counter
@@ -51,11 +55,14 @@ CANCEL_ATTEMPTS = 5
 
 
 class Recorder(Protocol):
-    """Where the executor reports what it does (the journal). Intent comes before the order."""
+    """Where the executor reports what it does (the journal): the intent before the request is
+    sent, the send before it leaves, then every transition of the child's life."""
 
     def child_intent(self, leg_key: str, request: OrderRequest, phase: Phase) -> None: ...
 
-    def child_update(self, leg_key: str, report: OrderReport) -> None: ...
+    def child_sent(self, client_id: str, at: float) -> None: ...
+
+    def child_state(self, child: ChildOrder, report: OrderReport | None = None) -> None: ...
 
     def fills(self, leg_key: str, fills: list[FillReport]) -> None: ...
 
@@ -64,28 +71,14 @@ class NullRecorder:
     def child_intent(self, leg_key: str, request: OrderRequest, phase: Phase) -> None:
         pass
 
-    def child_update(self, leg_key: str, report: OrderReport) -> None:
+    def child_sent(self, client_id: str, at: float) -> None:
+        pass
+
+    def child_state(self, child: ChildOrder, report: OrderReport | None = None) -> None:
         pass
 
     def fills(self, leg_key: str, fills: list[FillReport]) -> None:
         pass
-
-
-def _rejected(request: OrderRequest) -> OrderReport:
-    """The journal's record of a child the exchange refused: final, nothing filled."""
-    return OrderReport(
-        client_id=request.client_id,
-        exchange_id="",
-        symbol=request.symbol,
-        side=request.side,
-        amount=request.amount,
-        price=request.price,
-        status=OrderStatus.REJECTED,
-        filled=ZERO,
-        average=None,
-        fee=ZERO,
-        fee_currency=None,
-    )
 
 
 class Executor:
@@ -152,9 +145,7 @@ class Executor:
 
     async def _work(self, leg: Leg, market: Market, report: LegReport) -> None:
         policy = self.policy
-        paused_since: float | None = None
-        forced_phase: Phase | None = None
-        take_cap: Decimal | None = None  # the unfilled rest of the passive child just cancelled
+        progress = LegProgress()
         while True:
             if self._stopping:
                 report.outcome, report.reason = LegOutcome.HALTED, "stopping"
@@ -170,7 +161,7 @@ class Executor:
                 remaining=remaining,
                 arrival_mid=report.arrival_mid,
                 elapsed=now - report.started,
-                paused_for=0.0 if paused_since is None else now - paused_since,
+                paused_for=progress.paused_for(now),
             )
             left: Decimal | None = None
             if report.budget is not None and leg.side is Side.BUY:
@@ -183,8 +174,9 @@ class Executor:
                     report.reason = f"budget spent: {report.budget:.8f} {leg.spends}"
                     log.info("leg_budget_spent", leg=report.key, budget=str(report.budget))
                     return
-            decision = next_child(market, book, state, policy, forced_phase, take_cap, left)
-            forced_phase, take_cap = None, None
+            decision = next_child(
+                market, book, state, policy, progress.forced_phase, progress.take_cap, left
+            )
             if isinstance(decision, Done):
                 report.reason = decision.reason if remaining > 0 else "filled"
                 return
@@ -193,28 +185,25 @@ class Executor:
                 log.warning("leg_halted", leg=report.key, reason=decision.reason)
                 return
             if isinstance(decision, Wait):
-                if decision.deviation:
-                    paused_since = now if paused_since is None else paused_since
-                else:
-                    paused_since = None
+                progress = progress.waited(decision, now)
                 log.info("leg_waiting", leg=report.key, reason=decision.reason)
                 await self.clock.sleep(policy.child_timeout)
                 continue
-            paused_since = None
             filled_before = report.filled
             outcome = await self._child(market, decision, report)
             if outcome is ChildOutcome.REFUSED:
                 return
+            if outcome is not ChildOutcome.SETTLED:  # it never executed: anew, from a fresh book
+                progress = LegProgress()
+                continue
             filled = report.filled - filled_before
-            if decision.phase is Phase.PASSIVE and policy.style is Style.PASSIVE_THEN_TAKE:
-                # the unfilled rest of this child, and no more, is taken now within the band
-                if filled < decision.amount:
-                    forced_phase, take_cap = Phase.TAKE, decision.amount - filled
-            elif decision.phase is Phase.TAKE and filled > 0:
+            progress = progress.child_settled(decision, filled, policy.style)
+            if decision.phase is Phase.TAKE and filled > 0:
                 await self.clock.sleep(policy.child_timeout)  # let the book refill
 
     async def _child(self, market: Market, child: Child, report: LegReport) -> ChildOutcome:
-        """Place one child and see it to a final state. Returns how it ended."""
+        """Place one child and see it to a final state, each step a transition of its life
+        (`bot.domain.lifecycle`) recorded as it happens. Returns how it ended."""
         report.children += 1
         client_id = f"{report.key}c{report.children}"
         request = OrderRequest(
@@ -226,37 +215,53 @@ class Executor:
             time_in_force=child.time_in_force,
             post_only=child.post_only,
         )
+        order = ChildOrder(client_id)
         self.recorder.child_intent(report.key, request, child.phase)
         report.client_ids.append(client_id)
+
+        def sent(at: float) -> None:  # the request is leaving: on record before it does
+            nonlocal order
+            order = order.sent(at)
+            self.recorder.child_sent(client_id, at)
+
         try:
-            order = await self.gateway.place_order(request)
-        except WouldCross:
+            placed = await self.gateway.place_order(request, on_sent=sent)
+        except (WouldCross, RequestRefused) as exc:
+            # Refused unexecuted: a post-only child that would have crossed, or a rate-limit or
+            # timestamp refusal (the gateway has backed off): try anew from a fresh book.
             report.children_rejected += 1
-            self.recorder.child_update(report.key, _rejected(request))
-            await self.clock.sleep(min(1.0, self.policy.child_timeout))
-            return ChildOutcome.CROSSED
-        except InsufficientBalance as exc:
+            self.recorder.child_state(order.refused())
+            if isinstance(exc, WouldCross):
+                await self.clock.sleep(min(1.0, self.policy.child_timeout))
+                return ChildOutcome.CROSSED
+            log.warning("child_refused", leg=report.key, client_id=client_id, error=str(exc))
+            return ChildOutcome.RETRY
+        except NeverArrived:
+            # Its reply was lost and the exchange can no longer accept it: a new child, from a
+            # fresh book and at a fresh price, replaces it (never a resend of the old one).
+            self.recorder.child_state(order.absent(self.clock.time(), None, proven=True))
+            log.warning("child_never_arrived", leg=report.key, client_id=client_id)
+            return ChildOutcome.RETRY
+        except (InsufficientBalance, OrderRejected) as exc:
             report.children_rejected += 1
-            self.recorder.child_update(report.key, _rejected(request))
-            report.outcome, report.reason = LegOutcome.HALTED, f"insufficient balance: {exc}"
-            log.warning("child_unfunded", leg=report.key, client_id=client_id)
+            self.recorder.child_state(order.refused())
+            if isinstance(exc, InsufficientBalance):
+                report.outcome, report.reason = LegOutcome.HALTED, f"insufficient balance: {exc}"
+                log.warning("child_unfunded", leg=report.key, client_id=client_id)
+            else:
+                report.outcome, report.reason = LegOutcome.HALTED, str(exc)
             return ChildOutcome.REFUSED
-        except OrderRejected as exc:
-            report.children_rejected += 1
-            self.recorder.child_update(report.key, _rejected(request))
-            report.outcome, report.reason = LegOutcome.HALTED, str(exc)
-            return ChildOutcome.REFUSED
-        self.recorder.child_update(report.key, order)
-        report.order_ids.add(order.exchange_id)
-        if not order.status.is_final:
-            order = await self._wait(market, order)
-        self.recorder.child_update(report.key, order)
-        report.order_filled[order.exchange_id] = order.filled
-        report.order_times.append(order.timestamp_ms)
-        report.filled += order.filled
-        report.cost += order.cost
-        report.children_filled += order.filled > 0
-        report.children_cancelled += order.remaining > 0
+        order = order.reported(placed)
+        self.recorder.child_state(order, placed)
+        report.order_ids.add(placed.exchange_id)
+        if not order.state.is_final:
+            order, placed = await self._wait(market, order, placed)
+        report.order_filled[placed.exchange_id] = placed.filled
+        report.order_times.append(placed.timestamp_ms)
+        report.filled += placed.filled
+        report.cost += placed.cost
+        report.children_filled += placed.filled > 0
+        report.children_cancelled += placed.remaining > 0
         log.info(
             "child_done",
             leg=report.key,
@@ -264,14 +269,16 @@ class Executor:
             phase=child.phase.value,
             price=str(child.price),
             amount=str(child.amount),
-            filled=str(order.filled),
-            status=order.status.value,
+            filled=str(placed.filled),
+            status=order.state.value,
         )
         if self.progress is not None:
             self.progress(report)
         return ChildOutcome.SETTLED
 
-    async def _wait(self, market: Market, order: OrderReport) -> OrderReport:
+    async def _wait(
+        self, market: Market, order: ChildOrder, placed: OrderReport
+    ) -> tuple[ChildOrder, OrderReport]:
         """Let a resting child work for its life, then cancel what is left. The cancel reply
         carries the final state, so a child costs three requests (book, place, cancel). A
         `passive` leg re-pegs at each new child, placed at the touch of that moment."""
@@ -282,18 +289,25 @@ class Executor:
             else policy.child_timeout
         )
         await self._sleep_unless_stopping(life)
-        return await self._cancel(market, order)
+        return await self._cancel(market, order, placed)
 
-    async def _cancel(self, market: Market, order: OrderReport) -> OrderReport:
+    async def _cancel(
+        self, market: Market, order: ChildOrder, placed: OrderReport
+    ) -> tuple[ChildOrder, OrderReport]:
         """Cancel a child and return its final state. "Already filled" is a normal answer. A child
         that is still open after the cancel is cancelled again: no new child is ever placed while
         an earlier one may still be live."""
+        order = order.cancelling()
+        self.recorder.child_state(order)
         for attempt in range(1, CANCEL_ATTEMPTS + 1):
-            final = await self.gateway.cancel_order(market.symbol, order.exchange_id)
+            final = await self.gateway.cancel_order(market.symbol, placed.exchange_id)
             if final is None:  # unknown by its id: ask by our client id
-                final = await self.gateway.fetch_order(market.symbol, order.client_id or "")
-            if final is not None and final.status.is_final:
-                return final
+                final = await self.gateway.fetch_order(market.symbol, order.client_id)
+            if final is not None:
+                order = order.reported(final)
+                self.recorder.child_state(order, final)
+                if order.state.is_final:
+                    return order, final
             log.warning("cancel_not_final", client_id=order.client_id, attempt=attempt)
             await self.clock.sleep(1.0)
         raise AmbiguousOrder(

@@ -26,6 +26,8 @@ log = get_logger("bot.execution")
 SINCE_MARGIN_MS = 1000
 # Without an exchange timestamp, from this long before the host's time of the first order.
 HOST_MARGIN_MS = 60_000
+# A bound on the trade pages one read goes through (each page moves the cursor on).
+MAX_TRADE_PAGES = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,7 @@ async def read_fills(
     trades read. A failed query is not an answer: the result is incomplete, and the caller
     estimates the fees until a later read completes it."""
     try:
-        fills, complete = await gateway.fetch_fills(market.symbol, filled, since)
+        fills, complete = await fetch_fills(gateway, market.symbol, filled, since)
     except GatewayError as exc:
         log.warning("fills_unread", symbol=market.symbol, error=str(exc))
         fills, complete = [], False
@@ -65,6 +67,43 @@ async def read_fills(
 def estimated_fees(market: Market, cost: Decimal) -> Decimal:
     """Fees on `cost` (market quote) while the trades are unread: the higher rate, never 0."""
     return cost * market.max_fee
+
+
+async def fetch_fills(
+    gateway: Gateway, symbol: str, filled: Mapping[str, Decimal], since_ms: int
+) -> tuple[list[FillReport], bool]:
+    """The trades of our orders on `symbol` (`filled`: exchange order id -> the amount the
+    exchange says it filled), read from `since_ms` on the exchange's clock, page after page
+    (the profile's page size, whatever the exchange caps it at) until every order's trades
+    add up to its filled amount. Returns the trades and whether they are complete."""
+    found: dict[str, FillReport] = {}
+    seen: set[str] = set()
+    cursor = since_ms
+    from_id: int | None = None  # on an exchange that pages by trade id, after the first
+    by_id = gateway.profile.trades_from_id
+    for _ in range(MAX_TRADE_PAGES):
+        if from_id is not None and by_id is not None:
+            page = await gateway.fetch_my_trades(
+                symbol, None, gateway.profile.trades_page, {by_id: from_id}
+            )
+        else:
+            page = await gateway.fetch_my_trades(symbol, cursor, gateway.profile.trades_page)
+        fresh = [t for t in page if t.trade_id not in seen]
+        seen.update(t.trade_id for t in page)
+        found.update({t.trade_id: t for t in fresh if t.exchange_order_id in filled})
+        if _covered(found.values(), filled):
+            return sorted(found.values(), key=_trade_order), True
+        stamps = [t.timestamp_ms for t in page if t.timestamp_ms is not None]
+        if not fresh or not stamps:
+            break  # nothing more to read
+        ids = [t.trade_id for t in page]
+        if by_id is not None and all(i.isdigit() for i in ids):
+            from_id = max(int(i) for i in ids) + 1
+        else:
+            # The next page starts at the last trade's time (that millisecond's trades are
+            # read again, and skipped as seen); a page all of one millisecond moves one on.
+            cursor = max(stamps) if max(stamps) > cursor else cursor + 1
+    return sorted(found.values(), key=_trade_order), _covered(found.values(), filled)
 
 
 async def value_fees(
@@ -99,3 +138,15 @@ async def _rate(gateway: Gateway, currency: str, quote: str) -> Decimal | None:
     except GatewayError as exc:
         log.warning("fee_rate_unavailable", currency=currency, error=str(exc))
         return None
+
+
+def _covered(fills: Iterable[FillReport], filled: Mapping[str, Decimal]) -> bool:
+    """Every order's trades add up to (at least) what the exchange says it filled."""
+    got: dict[str, Decimal] = {}
+    for f in fills:
+        got[f.exchange_order_id] = got.get(f.exchange_order_id, ZERO) + f.amount
+    return all(got.get(order, ZERO) >= amount for order, amount in filled.items())
+
+
+def _trade_order(fill: FillReport) -> tuple[int, str]:
+    return (fill.timestamp_ms or 0, fill.trade_id)

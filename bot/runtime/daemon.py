@@ -280,6 +280,10 @@ class Daemon:
         for order in open_orders:
             if order.client_id and order.client_id.startswith(tag):
                 final = await self.gateway.cancel_order(order.symbol, order.exchange_id)
-                if final is not None:
-                    self.journal.child_update(None, final)
+                known = self.journal.order(order.client_id)
+                if final is not None and known is not None:
+                    child = known.child()
+                    if not child.state.is_final:
+                        child = child.reported(order).cancelling().reported(final)
+                        self.journal.child_state(child, final)
                 log.info("cancelled_on_exit", client_id=order.client_id)

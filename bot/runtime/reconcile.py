@@ -1,15 +1,20 @@
-"""Start-up reconciliation: make the journal and the exchange agree before anything is placed.
+"""Reconciliation: make the journal and the exchange agree before anything is placed. It runs at
+start-up and at every poll (and before every rebalance); with nothing to settle it costs no
+request.
 
-After a crash the journal may hold orders whose fate it never learned: an intent written just
-before the process died (sent or not), or a child last seen open. For each, the exchange is asked
-by the client id (the identity the bot chose before sending):
-- unknown to the exchange: it never arrived; recorded as such;
-- still open: cancelled, or adopted (left to work for one child timeout, then cancelled), per
+Every order whose life is not over in the journal (`bot.domain.lifecycle`) is asked about by its
+client id (the identity the bot chose before sending):
+- found final: its final state is recorded;
+- found live: cancelled, or adopted (left to work for one child timeout, then cancelled), per
   `journal.on_restart`;
-- final: its final state is recorded.
-Then the fills the journal missed are fetched and recorded, and the interrupted rebalance is
-closed as `interrupted`. The next poll plans afresh from the real balances, with new client ids:
-nothing is placed twice.
+- not found: an intent never sent never arrived; a request sent is "never arrived" only once the
+  exchange can no longer accept it (its receive window, from the real send, has passed) or, on an
+  exchange without one, once its open and recent orders were listed without it. Until then it is
+  unconfirmed: asked again at the next poll, and nothing is traded meanwhile.
+Then the fills the journal misses are read and recorded (a failed trade query, a crash), the fees
+of legs that were estimates are settled, and interrupted rebalances are closed as `interrupted`.
+The next rebalance plans afresh from the real balances, with new client ids: nothing is placed
+twice.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from bot.clock import Clock
+from bot.domain.lifecycle import ChildOrder, ChildState
 from bot.domain.orders import OrderReport
-from bot.domain.status import OrderState
 from bot.exchange.gateway import Gateway
 from bot.execution.fills import read_fills, since_ms, value_fees
 from bot.execution.reports import with_recorded_fees
@@ -37,12 +42,20 @@ class ReconcileReport:
     adopted: list[str] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
     fills_recorded: int = 0
+    # Sent, not found, and the exchange may still accept them: asked again at the next poll,
+    # and nothing is traded meanwhile.
+    unconfirmed: list[str] = field(default_factory=list)
     fees_settled: list[str] = field(default_factory=list)  # legs whose fees are now recorded
     interrupted_rebalances: list[int] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
         return not (self.checked or self.interrupted_rebalances)
+
+    @property
+    def all_known(self) -> bool:
+        """Every order the journal knows of has a known fate: trading may go on."""
+        return not self.unconfirmed
 
 
 async def reconcile(
@@ -66,31 +79,42 @@ async def reconcile(
     if not gateway.markets:
         await gateway.load_markets()
     log.info("reconcile_started", orders=len(unsettled), rebalances=len(interrupted))
-    still_open: list[OrderReport] = []
+    still_open: list[tuple[ChildOrder, OrderReport]] = []
     for order in unsettled:
         report.checked += 1
+        child = order.child()
         found = await gateway.fetch_order(order.symbol, order.client_id)
         if found is None:
-            journal.mark_order(order.client_id, OrderState.NOT_FOUND)
-            report.never_arrived.append(order.client_id)
+            proven = gateway.receive_window is None and await gateway.proven_absent(
+                order.symbol, order.client_id
+            )
+            child = child.absent(clock.time(), gateway.receive_window, proven=proven)
+            if child.state is ChildState.NEVER_ARRIVED:
+                journal.child_state(child)
+                report.never_arrived.append(order.client_id)
+            else:  # sent, not found, and the exchange may still accept it: ask again later
+                report.unconfirmed.append(order.client_id)
             continue
-        journal.child_update(order.leg_key, found)
-        if found.status.is_final:
+        child = child.reported(found)
+        journal.child_state(child, found)
+        if child.state.is_final:
             report.settled.append(order.client_id)
         else:
-            still_open.append(found)
+            still_open.append((child, found))
     if still_open and adopt:
-        report.adopted = [o.client_id or "" for o in still_open]
+        report.adopted = [c.client_id for c, _ in still_open]
         log.info("orders_adopted", client_ids=report.adopted, for_s=adopt_for)
         await clock.sleep(adopt_for)
-    for live in still_open:
+    for child, live in still_open:
+        child = child.cancelling()
+        journal.child_state(child)
         final = await gateway.cancel_order(live.symbol, live.exchange_id)
         if final is None:
-            final = await gateway.fetch_order(live.symbol, live.client_id or "")
+            final = await gateway.fetch_order(live.symbol, child.client_id)
         if final is not None:
-            journal.child_update(None, final)
+            journal.child_state(child.reported(final), final)
         if not adopt:
-            report.cancelled.append(live.client_id or "")
+            report.cancelled.append(child.client_id)
     report.fills_recorded = await _missed_fills(gateway, journal)
     report.fees_settled = await _settle_fees(gateway, journal)
     for row in interrupted:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.domain.lifecycle import ChildOrder, ChildState
 from bot.domain.market import Side
 from bot.domain.orders import OrderRequest
 from bot.domain.slicing import Phase
@@ -40,13 +42,17 @@ async def test_reconcile_after_a_crash(tmp_path: Path) -> None:
         journal.child_intent("L", req, Phase.TAKE)
         return req
 
+    def sent(cid: str) -> Callable[[float], None]:
+        return lambda at: journal.child_sent(cid, at)
+
     # (a) written, never sent: the process died before create_order
     intent("Lc1", Side.SELL, "0.1", book.best_ask)
     # (b) sent and resting: the process died while it waited
-    resting = await gw.place_order(intent("Lc2", Side.SELL, "0.1", book.best_ask + D(500)))
-    journal.child_update("L", resting)
+    req = intent("Lc2", Side.SELL, "0.1", book.best_ask + D(500))
+    resting = await gw.place_order(req, on_sent=sent("Lc2"))
+    journal.child_state(ChildOrder("Lc2", ChildState.SENT).reported(resting), resting)
     # (c) sent, filled at once, the reply never recorded
-    await gw.place_order(intent("Lc3", Side.SELL, "0.2", book.best_bid - D(100)))
+    await gw.place_order(intent("Lc3", Side.SELL, "0.2", book.best_bid - D(100)), sent("Lc3"))
 
     result = await reconcile(gw, journal, daemon.clock)
     assert result.never_arrived == ["Lc1"]
@@ -54,11 +60,11 @@ async def test_reconcile_after_a_crash(tmp_path: Path) -> None:
     assert result.settled == ["Lc3"]
     assert result.interrupted_rebalances == [rid]
     assert result.fills_recorded >= 1
-    assert journal.order("Lc1").status == "not_found"  # type: ignore[union-attr]
-    assert journal.order("Lc2").status == "canceled"  # type: ignore[union-attr]
+    assert journal.order("Lc1").status == "never_arrived"  # type: ignore[union-attr]
+    assert journal.order("Lc2").status == "cancelled"  # type: ignore[union-attr]
     lc3 = journal.order("Lc3")
     assert lc3 is not None
-    assert (lc3.status, lc3.filled) == ("closed", D("0.2"))
+    assert (lc3.status, lc3.filled) == ("filled", D("0.2"))
     assert not ex.engine.open_orders()
     assert sum(f.amount for f in journal.recorded_fills()) == D("0.2")
     assert journal.unsettled_orders() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,9 @@ async def test_children_never_reach_beyond_the_band(tmp_path: Path, style: str) 
     checked = Counter[str]()
     place = backend.gateway.place_order
 
-    async def checked_place(request: OrderRequest) -> OrderReport:
+    async def checked_place(
+        request: OrderRequest, on_sent: Callable[[float], None] | None = None
+    ) -> OrderReport:
         bids, asks = exchange.engine.book(request.symbol)
         mid = (bids[0].price + asks[0].price) / 2
         if request.post_only:
@@ -92,7 +95,7 @@ async def test_children_never_reach_beyond_the_band(tmp_path: Path, style: str) 
             offset = (request.price - mid) / mid * 10_000
             assert (offset if request.side is Side.BUY else -offset) <= 15
             checked["take"] += 1
-        return await place(request)
+        return await place(request, on_sent)
 
     backend.gateway.place_order = checked_place  # type: ignore[method-assign]
     result = await build_daemon(settings, backend, journal).run(until_balanced=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.lifecycle import ChildOrder, ChildState
 from bot.domain.market import Side
 from bot.domain.orders import OrderReport, OrderRequest, OrderStatus
 from bot.domain.slicing import Phase
@@ -65,22 +66,20 @@ def test_a_leg_cut_short_counts_toward_turnover_by_what_it_filled(tmp_path: Path
     journal.finish_leg("A", "done", "filled", D(2), D(99990), D(100), D(99990))
     journal.start_leg("B", rid, 1, "ETH/USDT", "buy", D(10), D(3000), D(30000))
     journal.child_intent("B", OrderRequest("b1", "ETH/USDT", Side.BUY, D(4), D(3000)), Phase.TAKE)
-    journal.child_update(
-        "B",
-        OrderReport(
-            "b1",
-            "9",
-            "ETH/USDT",
-            Side.BUY,
-            D(4),
-            D(3000),
-            OrderStatus.CLOSED,
-            D(4),
-            D(3000),
-            D(0),
-            None,
-        ),
+    filled = OrderReport(
+        "b1",
+        "9",
+        "ETH/USDT",
+        Side.BUY,
+        D(4),
+        D(3000),
+        OrderStatus.CLOSED,
+        D(4),
+        D(3000),
+        D(0),
+        None,
     )
+    journal.child_state(ChildOrder("b1", ChildState.SENT).reported(filled), filled)
     # leg B never finished (the process died): 4 of 10 filled -> 12000 of its 30000
     assert journal.turnover_since(0) == D(99990) + D(12000)
     assert journal.turnover_since(2000) == 0

@@ -17,9 +17,12 @@ PROFILE = ExchangeProfile(
     # may still arrive (the gateway waits that long, plus the margin, before sending it again).
     receive_window=5.0,
     receive_window_option="recvWindow",
-    # Network errors, and the "execution status unknown" replies (-1006, -1007, -1000, -1001),
-    # which ccxt raises as OperationFailed subclasses.
+    # Network errors, and the "execution status unknown" replies (-1006, -1007, -1000, -1001,
+    # any 5xx), which ccxt raises as OperationFailed subclasses: the order may exist.
     ambiguous_errors=("OperationFailed",),
+    # 429 / 418 (-1003, -1015: DDoSProtection, RateLimitExceeded) and -1021 (InvalidNonce): the
+    # request was refused and did not execute.
+    refused_errors=("DDoSProtection", "InvalidNonce"),
     # After one successful private call, ccxt's binance maps -2015 (invalid key, IP or
     # permissions) to DDoSProtection: the text, not the class, tells.
     auth_error_markers=(
