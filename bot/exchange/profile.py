@@ -66,7 +66,7 @@ class ExchangeProfile:
     ambiguous_errors: tuple[str, ...] = ("OperationFailed",)
     # ... and those that mean the exchange refused it unexecuted (rate limits, 429 and 418; a
     # timestamp outside the receive window), checked first: these are NetworkErrors in ccxt too.
-    refused_errors: tuple[str, ...] = ("DDoSProtection", "InvalidNonce")
+    refused_errors: tuple[str, ...] = ("DDoSProtection", "RateLimitExceeded", "InvalidNonce")
     # Texts in an error that mean "bad key or permissions", whatever class ccxt gives it.
     auth_error_markers: tuple[str, ...] = ()
     client_id: ClientIdRules = ClientIdRules()

@@ -22,7 +22,7 @@ PROFILE = ExchangeProfile(
     ambiguous_errors=("OperationFailed",),
     # 429 / 418 (-1003, -1015: DDoSProtection, RateLimitExceeded) and -1021 (InvalidNonce): the
     # request was refused and did not execute.
-    refused_errors=("DDoSProtection", "InvalidNonce"),
+    refused_errors=("DDoSProtection", "RateLimitExceeded", "InvalidNonce"),
     # After one successful private call, ccxt's binance maps -2015 (invalid key, IP or
     # permissions) to DDoSProtection: the text, not the class, tells.
     auth_error_markers=(
