@@ -157,14 +157,21 @@ def run(
             render_run_report(report, out)
         if result.last is not None:
             out.print(valuation_table(result.last, "Portfolio now"))
+    if result.stopped_by is not None:
+        # Stopped by a signal: no new order, ours cancelled, the rebalance recorded as stopped.
+        print(f"stopped ({result.stopped_by}): open orders cancelled", file=sys.stderr)
+        raise typer.Exit(130 if result.stopped_by == "SIGINT" else 0)
     if not (once or until_balanced):
-        return  # the daemon stopped on a signal: a clean exit, whatever its state
+        return
     if result.halted:
         print(f"halted: {result.halted}", file=sys.stderr)
         raise typer.Exit(3)
-    if (once or until_balanced) and not result.balanced:
-        out_of_band = [p.asset for p in result.last.out_of_band] if result.last else []
-        print(f"not balanced: outside their bands: {', '.join(out_of_band)}", file=sys.stderr)
+    if not result.balanced:
+        if result.waiting:
+            print(f"not balanced: {result.waiting}", file=sys.stderr)
+        else:
+            out_of_band = [p.asset for p in result.last.out_of_band] if result.last else []
+            print(f"not balanced: outside their bands: {', '.join(out_of_band)}", file=sys.stderr)
         raise typer.Exit(1)
 
 

@@ -239,8 +239,13 @@ class RiskSettings(_Section):
     max_turnover_per_day: Annotated[Decimal, Field(gt=0)] | None = None
     # A plan estimated, or a rebalance realised, above this cost vs arrival (bps, fees included).
     max_cost_bps: Annotated[Decimal, Field(gt=0)] = Decimal(50)
-    # Failed polls or rebalances in a row before halting.
+    # Rebalances in a row that gave up a leg (deadline, adverse move) or failed before halting;
+    # fewer are retried from the real balances after the cooldown. Outages never count: the bot
+    # waits them out.
     max_consecutive_failures: Annotated[int, Field(ge=1)] = 3
+    # Longest wait between two polls while the exchange is unreachable, in maintenance, or an
+    # order's fate is unconfirmed (the wait doubles from loop.poll_interval up to this).
+    max_wait: Annotated[float, Field(gt=0)] = 600.0
     # A price moving more than this (%) between two polls is implausible: halt.
     max_price_move_pct: Annotated[Decimal, Field(gt=0)] = Decimal(10)
     # A managed balance changing more than this (%) without a trade by the bot: halt.

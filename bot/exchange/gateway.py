@@ -303,6 +303,15 @@ class Gateway:
         raw = await self._call("fetch_my_trades", symbol, since_ms, limit, dict(params or {}))
         return [self._decode("fetch_my_trades", fill_from_ccxt, t) for t in raw]
 
+    async def exchange_status(self) -> str | None:
+        """What the exchange says of itself ('ok', 'maintenance', ...), or None when it has no
+        status endpoint (ccxt's fetch_status)."""
+        if not (getattr(self.exchange, "has", None) or {}).get("fetchStatus"):
+            return None
+        raw = await self._call("fetch_status")
+        status = raw.get("status") if isinstance(raw, Mapping) else None
+        return None if status is None else str(status)
+
     async def mid_price(self, asset: str, quote: str) -> Decimal | None:
         """The mid of `asset` in `quote` from one market between them (either way round), or
         None when there is no such market with a two-sided book."""

@@ -1,14 +1,19 @@
-"""The daemon loop: poll -> decide -> rebalance -> cooldown -> sleep, until stopped.
+"""The daemon loop: reconcile -> poll -> decide -> rebalance -> cooldown -> sleep, until stopped.
 
-Each poll reads balances and prices (one snapshot); when an asset is out of its band, or a
-scheduled rebalance is due, it plans and executes. A halt (kill switch) stops trading but not
-watching: the loop keeps polling and logging until `rebalance-bot resume` clears it.
-On SIGTERM/SIGINT it places no new order, cancels the bot's open orders, and exits 0.
+Each poll first settles the journal with the exchange (`reconcile`), then reads balances and
+prices (one snapshot); when an asset is out of its band, or a scheduled rebalance is due, it plans
+and executes. Trouble that passes makes it wait, poll again later (the wait doubling up to
+`risk.max_wait`) and say why, never halt: the exchange unreachable or in maintenance, a book empty
+or one-sided for a moment, an order whose fate is not yet known, a rebalance cut short by an
+outage. A halt (kill switch) is for what needs a person, and stops trading but not watching: the
+loop keeps polling and logging until `rebalance-bot resume` clears it. On SIGTERM or SIGINT it
+places no new order, cancels the bot's open orders, and ends the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from dataclasses import dataclass, field
 
@@ -40,6 +45,8 @@ class RunResult:
     reports: list[RebalanceReport] = field(default_factory=list)
     last: Valuation | None = None
     halted: str | None = None
+    waiting: str | None = None  # why the last poll had to wait (trouble that should pass)
+    stopped_by: str | None = None  # the signal that stopped it (SIGINT, SIGTERM)
 
     @property
     def balanced(self) -> bool:
@@ -82,12 +89,15 @@ class Daemon:
         # A schedule counts from the bot's start: the first periodic rebalance is one period on.
         self._last_scheduled: float | None = self.clock.time()
         self._stop = asyncio.Event()
+        self.stopped_by: str | None = None
         self.last_poll: float | None = None
         self._last_rebalance: float | None = None
 
     def request_stop(self, reason: str = "signal") -> None:
+        """Place no new order, cancel ours, end the run: `reason` is kept (SIGINT, SIGTERM)."""
         if not self._stop.is_set():
             log.info("stopping", reason=reason)
+            self.stopped_by = reason
             self._stop.set()
             self.executor.stop()
 
@@ -116,7 +126,8 @@ class Daemon:
         self, *, once: bool = False, until_balanced: bool = False, max_rounds: int = 5
     ) -> RunResult:
         """`once`: one poll and at most one rebalance. `until_balanced`: rebalance until every
-        asset is inside its band (at most `max_rounds` rebalances). Otherwise: until stopped."""
+        asset is inside its band (at most `max_rounds` rebalances, or polls that had to wait).
+        Otherwise: until stopped."""
         result = RunResult()
         log.info(
             "started",
@@ -125,17 +136,13 @@ class Daemon:
             instance=instance_tag(self.journal),
         )
         scripted = once or until_balanced
-        rounds = 0
+        rounds = waits = 0
+        first = True
         try:
-            self.reconciled = await reconcile(
-                self.gateway,
-                self.journal,
-                self.clock,
-                adopt=self.adopt_on_restart,
-                adopt_for=self.adopt_for,
-            )
             while not self._stop.is_set():
-                valuation = await self._watch(result)
+                valuation = await self._round(result, adopt=first and self.adopt_on_restart)
+                first = False
+                waits = waits + 1 if result.waiting else 0
                 scheduled = self._scheduled_due(scripted)
                 if (
                     valuation is not None
@@ -148,39 +155,76 @@ class Daemon:
                         self._last_scheduled = self.clock.time()
                         log.info("scheduled_rebalance", schedule=str(self.schedule))
                     await self._rebalance(result, valuation, scheduled)
-                if once or (scripted and result.halted):
+                if once or (scripted and result.halted) or self._stop.is_set():
                     break
                 if until_balanced:
-                    if result.balanced or rounds >= max_rounds:
+                    if result.balanced or rounds >= max_rounds or waits >= max_rounds:
                         break
-                    if valuation is not None:
+                    if valuation is not None and not result.waiting:
                         continue
-                await self._sleep(self.loop.poll_interval)
+                await self._sleep(self._next_poll(waits))
         except AuthFailed as exc:
             self._halt(result, str(exc))
             log.error("auth_failed", error=str(exc))
         finally:
             await self._cancel_open_orders()
+            result.stopped_by = self.stopped_by
         return result
 
-    async def _watch(self, result: RunResult) -> Valuation | None:
-        """One poll with its plausibility checks; None when the poll failed."""
+    def _next_poll(self, waits: int) -> float:
+        """The next poll: after the poll interval; while waiting on trouble, the interval doubled
+        at each wait in a row, up to `max_wait`."""
+        interval = self.loop.poll_interval
+        if waits == 0:
+            return interval
+        longest = max(self.guard.limits.max_wait, interval)
+        return float(min(interval * 2.0 ** (waits - 1), longest))
+
+    async def _round(self, result: RunResult, *, adopt: bool) -> Valuation | None:
+        """One poll: settle the journal with the exchange, then value the portfolio. None, with
+        `result.waiting` saying why, when trouble that should pass makes the bot wait."""
+        result.waiting = None
+        try:
+            self.reconciled = await reconcile(
+                self.gateway, self.journal, self.clock, adopt=adopt, adopt_for=self.adopt_for
+            )
+            if not self.reconciled.all_known:
+                await self._wait(
+                    result,
+                    "unconfirmed",
+                    f"order(s) {', '.join(self.reconciled.unconfirmed)} sent and not found yet:"
+                    " the exchange may still accept them; nothing is traded until they are known",
+                )
+                return None
+            return await self._watch(result)
+        except AuthFailed:
+            raise
+        except (GatewayError, NoPriceError) as exc:
+            await self._wait(result, type(exc).__name__, await self._why(exc))
+            return None
+
+    async def _why(self, exc: Exception) -> str:
+        """What a failed poll means, for a person: maintenance when the exchange says so."""
+        with contextlib.suppress(GatewayError):
+            status = await self.gateway.exchange_status()
+            if status not in (None, "ok"):
+                return f"the exchange reports {status}: waiting ({exc})"
+        if isinstance(exc, NoPriceError):
+            return f"no price for an asset (a book empty or one-sided for now): waiting ({exc})"
+        return f"the exchange cannot be read: waiting ({exc})"
+
+    async def _wait(self, result: RunResult, kind: str, reason: str) -> None:
+        result.waiting = reason
+        log.warning("waiting", kind=kind, reason=reason)
+        if self.notifier is not None:
+            await self.notifier.error(kind, reason)
+
+    async def _watch(self, result: RunResult) -> Valuation:
+        """One poll with its plausibility checks."""
         traded = self._last_rebalance is not None and (
             self.last_poll is None or self._last_rebalance >= self.last_poll
         )
-        try:
-            valuation = await self.poll()
-        except (GatewayError, NoPriceError) as exc:
-            log.error("poll_failed", error=str(exc))
-            if self.notifier is not None:
-                await self.notifier.error(type(exc).__name__, f"poll failed: {exc}")
-            reason = self.guard.poll_failed(str(exc))
-            if isinstance(exc, NoPriceError):
-                reason = f"implausible snapshot: {exc}"
-            if reason:
-                self._halt(result, reason)
-            return None
-        self.guard.poll_succeeded()
+        valuation = await self.poll()
         result.last = valuation
         reason = self.guard.check_poll(valuation, traded)
         if reason:
@@ -205,23 +249,25 @@ class Daemon:
         if self.notifier is not None:
             await self.notifier.send(REBALANCE_STARTED, *started_summary(valuation))
         try:
-            # Orders a failed leg may have left behind (a lost reply, a cancel that did not go
-            # through) are settled first: nothing new is placed beside them.
-            await reconcile(self.gateway, self.journal, self.clock)
+            status = await self.gateway.exchange_status()
+            if status not in (None, "ok"):
+                await self._wait(result, "maintenance", f"the exchange reports {status}: waiting")
+                return
             report = await self.rebalancer.run(
                 veto=lambda plan: self.guard.check_plan(plan, self.clock.time()),
                 scheduled=scheduled,
             )
-        except (GatewayError, NoPriceError, UnknownFeeError) as exc:
-            if isinstance(exc, AuthFailed):
-                raise
+        except AuthFailed:
+            raise
+        except UnknownFeeError as exc:  # needs a person: the fee rates to use
+            self._halt(result, str(exc))
+            return
+        except (GatewayError, NoPriceError) as exc:
+            # An outage or a lost reply mid-rebalance: the journal holds every order, the next
+            # poll reconciles them, and the next round replans after the cooldown.
             self._last_rebalance = self.clock.time()
             log.error("rebalance_failed", error=str(exc))
-            if self.notifier is not None:
-                await self.notifier.error(type(exc).__name__, f"rebalance failed: {exc}")
-            reason = self.guard.rebalance_failed(str(exc))
-            if reason:
-                self._halt(result, reason)
+            await self._wait(result, type(exc).__name__, f"rebalance failed: {exc}")
             return
         result.reports.append(report)
         self._last_rebalance = self.clock.time()

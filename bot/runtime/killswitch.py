@@ -2,11 +2,14 @@
 
 Each check returns the reason to halt, or None. A halt is written to the journal and stops all
 trading until an operator runs `rebalance-bot resume`; the daemon keeps polling and logging.
+Halts are for what needs a person; trouble that passes (an outage, a maintenance window, a book
+that is one-sided for a moment, an unconfirmed order) makes the daemon wait instead (daemon.py).
 
 - daily turnover: value traded in the last 24 h plus the plan's, against `max_turnover_per_day`;
 - cost: a plan whose estimated cost, or a rebalance whose realised shortfall, exceeds
   `max_cost_bps` versus arrival;
-- failures: `max_consecutive_failures` polls or rebalances in a row that failed;
+- rounds: `max_consecutive_failures` rebalances in a row that gave up a leg or failed (one is
+  not a halt: the next round replans from the real balances after the cooldown);
 - implausible snapshot: a price that moved more than `max_price_move_pct` since the last poll,
   or a managed balance that changed more than `max_balance_jump_pct` without a trade by the bot
   (a deposit, a withdrawal, someone else trading the account).
@@ -33,8 +36,7 @@ class RiskGuard:
     def __init__(self, limits: RiskSettings, journal: Journal) -> None:
         self.limits = limits
         self.journal = journal
-        self.poll_failures = 0
-        self.rebalance_failures = 0
+        self.unsuccessful_rounds = 0  # rebalances in a row that gave up a leg or failed
         self._prices: dict[str, Decimal] | None = None
         self._balances: dict[str, Decimal] | None = None
 
@@ -72,36 +74,30 @@ class RiskGuard:
         return None
 
     def after_rebalance(self, report: RebalanceReport) -> str | None:
+        """The reason to halt after this rebalance, or None. A leg given up (a deadline, an
+        adverse move) or failed is not a halt: the next round replans from the real balances,
+        after the cooldown; only `max_consecutive_failures` such rounds in a row halt."""
         if report.status is RebalanceStatus.STOPPED:  # an operator's stop is not a fault
             return None
-        if report.status is RebalanceStatus.FAILED:
-            return self.rebalance_failed(f"rebalance {report.rebalance_id}: {report.reason}")
-        self.rebalance_failures = 0
         if report.traded_value > 0 and report.shortfall_bps > self.limits.max_cost_bps:
             return (
                 f"rebalance {report.rebalance_id} cost {report.shortfall_bps:.1f} bps vs arrival,"
                 f" above max_cost_bps {self.limits.max_cost_bps}"
             )
-        if report.status is RebalanceStatus.HALTED:
-            return f"rebalance {report.rebalance_id} halted: {report.reason}"
+        if report.status in (RebalanceStatus.HALTED, RebalanceStatus.FAILED):
+            return self.round_unsuccessful(f"rebalance {report.rebalance_id}: {report.reason}")
+        if report.status is RebalanceStatus.DONE:
+            self.unsuccessful_rounds = 0
         return None
 
-    def poll_failed(self, what: str) -> str | None:
-        self.poll_failures += 1
-        return self._too_many(self.poll_failures, "polls", what)
-
-    def rebalance_failed(self, what: str) -> str | None:
-        """Rebalances are counted apart from polls: a good poll between two failed rebalances
-        does not reset the count."""
-        self.rebalance_failures += 1
-        return self._too_many(self.rebalance_failures, "rebalances", what)
-
-    def poll_succeeded(self) -> None:
-        self.poll_failures = 0
-
-    def _too_many(self, count: int, what: str, last: str) -> str | None:
-        if count >= self.limits.max_consecutive_failures:
-            return f"{count} failed {what} in a row, the last: {last}"
+    def round_unsuccessful(self, what: str) -> str | None:
+        self.unsuccessful_rounds += 1
+        limit = self.limits.max_consecutive_failures
+        if self.unsuccessful_rounds >= limit:
+            return (
+                f"{self.unsuccessful_rounds} rebalances in a row gave up a leg or failed"
+                f" (limit {limit}), the last: {what}"
+            )
         return None
 
 

@@ -51,7 +51,10 @@ async def take_snapshot(
         books = await gateway.fetch_tops(symbols)
     taken_at = datetime.fromtimestamp(clock.time(), UTC).isoformat(timespec="seconds")
     markets = {s: gateway.markets[s] for s in symbols}
-    return Snapshot(balances.free, markets, books, taken_at)
+    # Totals, free and locked: an order resting on the exchange (one a crash left, say) is still
+    # the account's, so it is valued, and never traded twice.
+    held = {a: balances.total(a) for a in set(balances.free) | set(balances.used)}
+    return Snapshot(held, markets, books, taken_at)
 
 
 def instance_tag(journal: Journal, prefix: str = "rb") -> str:
@@ -177,8 +180,10 @@ class Rebalancer:
                         report.reason = f"{result.symbol}: {result.reason}"
                 if failure is not None:
                     raise failure
-                if report.status is not RebalanceStatus.DONE:
-                    break  # the next legs were funded by this wave
+                if report.status is RebalanceStatus.STOPPED:
+                    break
+                # A leg given up or failed does not strand the rest of the plan in cash: the next
+                # waves are sized from what is free now, and the next round replans the rest.
             after = await self.snapshot()
             report.after = self.value(after)
             journal.snapshot(SnapshotKind.AFTER, report.after.total, report.after.weights)

@@ -288,8 +288,7 @@ async def run_bot(
         daemon = build_daemon(
             settings, backend, journal, progress=progress, metrics=metrics, notifier=notifier
         )
-        if not (once or until_balanced):
-            daemon.install_signal_handlers()
+        daemon.install_signal_handlers()  # SIGTERM and SIGINT stop every run the same way
         return await daemon.run(once=once, until_balanced=until_balanced)
     finally:
         if lag is not None:
