@@ -48,3 +48,13 @@ def daemon_for(settings: Settings) -> tuple[Daemon, SimExchange, Journal]:
     journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
     assert isinstance(backend.exchange, SimExchange)
     return build_daemon(settings, backend, journal), backend.exchange, journal
+
+
+def assert_fills_are_the_exchanges_trades(journal: Journal, exchange: SimExchange) -> None:
+    """The journal's fills are the exchange's trades of the account, exactly."""
+    trades = {(t.id, t.symbol): t for t in exchange.engine.my_trades()}
+    rows = journal.recorded_fills()
+    assert {(r.trade_id, r.symbol) for r in rows} == set(trades)
+    for r in rows:
+        t = trades[(r.trade_id, r.symbol)]
+        assert (r.amount, r.price, r.fee) == (t.amount, t.price, t.fee)

@@ -10,10 +10,14 @@ from pathlib import Path
 import pytest
 
 from bot.domain.market import ZERO
-from bot.journal import Journal
 from bot.runtime.reconcile import reconcile
 from bot.sim.exchange import SimExchange
-from tests.integration.helpers import ROOT, daemon_for, settings_for
+from tests.integration.helpers import (
+    ROOT,
+    assert_fills_are_the_exchanges_trades,
+    daemon_for,
+    settings_for,
+)
 
 D = Decimal
 
@@ -22,15 +26,6 @@ def scenario(tmp_path: Path, extra: str) -> str:
     path = tmp_path / "scenario.toml"
     path.write_text(f'extends = "{ROOT / "config" / "scenarios" / "demo.toml"}"\n{extra}\n')
     return str(path)
-
-
-def assert_fills_are_the_exchanges_trades(journal: Journal, exchange: SimExchange) -> None:
-    trades = {(t.id, t.symbol): t for t in exchange.engine.my_trades()}
-    rows = journal.recorded_fills()
-    assert {(r.trade_id, r.symbol) for r in rows} == set(trades)
-    for r in rows:
-        t = trades[(r.trade_id, r.symbol)]
-        assert (r.amount, r.price, r.fee) == (t.amount, t.price, t.fee)
 
 
 def recorded_fees(exchange: SimExchange, symbol: str) -> Decimal:

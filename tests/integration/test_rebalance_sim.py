@@ -15,7 +15,7 @@ from bot.runtime.daemon import RunResult
 from bot.runtime.wiring import build_backend, build_daemon
 from bot.settings import Settings
 from bot.sim.exchange import SimExchange
-from tests.integration.helpers import settings_for
+from tests.integration.helpers import assert_fills_are_the_exchanges_trades, settings_for
 
 
 async def run(settings: Settings) -> tuple[RunResult, SimExchange, Journal]:
@@ -32,13 +32,7 @@ def assert_journal_matches_exchange(journal: Journal, exchange: SimExchange) -> 
     sent = Counter(o.client_order_id for o in orders)
     assert max(sent.values()) == 1
     assert set(sent) <= set(journal.client_ids())
-    # the journal's fills are the exchange's trades, exactly
-    trades = {(t.id, t.symbol): t for t in exchange.engine.my_trades()}
-    rows = journal.recorded_fills()
-    assert {(r.trade_id, r.symbol) for r in rows} == set(trades)
-    for r in rows:
-        t = trades[(r.trade_id, r.symbol)]
-        assert (r.amount, r.price, r.fee) == (t.amount, t.price, t.fee)
+    assert_fills_are_the_exchanges_trades(journal, exchange)
     # nothing left open
     assert not exchange.engine.open_orders()
 
