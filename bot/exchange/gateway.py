@@ -1,19 +1,15 @@
-"""The gateway: the only code that talks to ccxt (or a backend with ccxt's unified API).
+"""The gateway: typed access to one exchange account, on the transport (`transport.py`: pacing,
+retries, error translation, the one call to ccxt). Replies become domain values once (`codec.py`);
+what differs between exchanges comes from the exchange's profile (`profile.py`).
 
-It paces requests (asyncio-throttle; ccxt's own limiter is switched off by the client factory,
-`connect.py`, so the two do not stack), retries transient failures with exponential backoff and
-jitter, converts ccxt's dicts into domain values once (`codec.py`), and turns ccxt's exceptions
-into ours. What differs between exchanges comes from the exchange's profile (`profile.py`).
-
-ccxt's hierarchy decides the order of every `except` here: `RequestTimeout`, `DDoSProtection`,
-`RateLimitExceeded`, `ExchangeNotAvailable` and `InvalidNonce` are `NetworkError`s;
-`OrderNotFound`, `OrderImmediatelyFillable` and `DuplicateOrderId` are `InvalidOrder`s;
-`PermissionDenied` and `AccountSuspended` are `AuthenticationError`s.
-
-Placement is idempotent. Every order carries a client order id. A `NetworkError` from
-`create_order` (or another of the profile's ambiguous errors) leaves the order's fate unknown, so
-the gateway looks the order up by its client id before it decides to send again: a lost reply never
-yields two orders.
+Placement never yields two orders. Every order carries a client order id, and its request is
+sent once: the moment it leaves (after the pacer) is reported to the caller, to be on record
+first. A reply the profile calls ambiguous (a timeout, a dropped connection, a 5xx "status
+unknown") leaves the order's fate unknown: it is looked up by its client id, and concluded
+`NeverArrived` only once the exchange can no longer accept the lost request (its receive window
+from the real send) or, without a window, once listing its orders proves it absent. A reply the
+profile calls refused (a rate limit, a timestamp refusal) did not execute: `RequestRefused`,
+after the backoff. The caller replaces either with a new order from a fresh book.
 """
 
 from __future__ import annotations
@@ -22,29 +18,23 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import ccxt.async_support as ccxt
-from asyncio_throttle.throttler import Throttler
 
 from bot.domain.market import ONE, Market, OrderBook
 from bot.domain.orders import FillReport, OrderReport, OrderRequest, TimeInForce
 from bot.errors import (
     AmbiguousOrder,
-    AuthFailed,
     ExchangeUnavailable,
     GatewayError,
-    InsufficientBalance,
     MalformedReply,
     NeverArrived,
     OrderRejected,
     OrderUnknown,
     RequestRefused,
-    WouldCross,
 )
 from bot.exchange.codec import (
     FINAL_STATUSES,
@@ -59,27 +49,20 @@ from bot.exchange.codec import (
 )
 from bot.exchange.profile import ExchangeProfile
 from bot.exchange.profiles import profile_for
+from bot.exchange.transport import RetryPolicy, Sleep, Transport
 from bot.observability import get_logger
 
 log = get_logger("bot.exchange")
 
-Sleep = Callable[[float], Awaitable[None]]
-T = TypeVar("T")
-
-# Requests sent by the current task (and the tasks it starts): a leg sets its own counter, so
-# concurrent legs each count only their own calls.
-request_counter: ContextVar[list[int] | None] = ContextVar("request_counter", default=None)
+# Levels read when a market's price must come from its book (a ticker without bid or ask).
+TOP_DEPTH = 5
+# Recent closed orders scanned for a client id on an exchange that cannot be asked by it.
+SCAN_CLOSED = 100
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    attempts: int = 5  # total tries per call
-    base_delay: float = 0.5  # seconds, doubled each retry
-    max_delay: float = 30.0
-
-
-class Gateway:
-    """Typed, paced, retried access to one exchange account."""
+class Gateway(Transport):
+    """Typed, paced, retried access to one exchange account: its markets, balances, books and
+    orders as domain values."""
 
     def __init__(
         self,
@@ -94,120 +77,25 @@ class Gateway:
         ambiguity_window: float | None = None,
         fee_rates: Mapping[str, Decimal] | None = None,
     ) -> None:
-        self.exchange = exchange
+        super().__init__(
+            exchange,
+            requests_per_second=requests_per_second,
+            retry=retry,
+            sleep=sleep,
+            rng=rng,
+            now=now,
+            profile=profile or profile_for(str(getattr(exchange, "id", ""))),
+        )
         # Fee rates (maker, taker) the user pays, for markets whose rates the exchange and the
         # account do not report.
         self.fee_rates = dict(fee_rates or {})
-        # The exchange's facts; by default, the profile of the exchange object's ccxt id.
-        self.profile = profile or profile_for(str(getattr(exchange, "id", "")))
-        rate = requests_per_second or 1000.0 / max(float(getattr(exchange, "rateLimit", 50)), 1.0)
-        # Pace in whole-second windows: `rate` calls per second, at least one.
-        self._throttler = Throttler(rate_limit=max(1, int(rate)), period=1.0)
-        self.retry = retry or RetryPolicy()
-        self._sleep = sleep
-        self._now = now
         self.ambiguity_window = (
             self.profile.ambiguity_window if ambiguity_window is None else ambiguity_window
         )
         self._ambiguous = tuple(getattr(ccxt, name) for name in self.profile.ambiguous_errors)
         self._refused = tuple(getattr(ccxt, name) for name in self.profile.refused_errors)
         self._refusals = 0  # order requests refused in a row (their backoff grows)
-        self._rng = rng or random.Random()
         self.markets: dict[str, Market] = {}
-        self.requests = 0  # calls sent to the exchange, retries included
-        # Called with the ccxt class name of every error the exchange answers (metrics).
-        self.on_error: Callable[[str], None] | None = None
-
-    @property
-    def id(self) -> str:
-        return str(getattr(self.exchange, "id", "exchange"))
-
-    async def close(self) -> None:
-        await self.exchange.close()
-
-    # -- the one place that calls the backend ---------------------------------------------------
-
-    async def _send(
-        self, method: str, *args: Any, before: Callable[[], None] | None = None, **kwargs: Any
-    ) -> Any:
-        """The one call to the backend, paced; `before` runs as the request leaves."""
-        async with self._throttler:
-            self.requests += 1
-            counter = request_counter.get()
-            if counter is not None:
-                counter[0] += 1
-            if before is not None:
-                before()
-            try:
-                return await getattr(self.exchange, method)(*args, **kwargs)
-            except ccxt.BaseError as exc:
-                if self.on_error is not None:
-                    self.on_error(type(exc).__name__)
-                raise
-
-    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call with retries on transient errors; translate the rest. Not for create_order."""
-        attempt = 0
-        while True:
-            try:
-                return await self._send(method, *args, **kwargs)
-            except ccxt.OperationFailed as exc:  # network errors, and "status unknown" replies
-                if self.profile.is_auth_failure(exc):
-                    raise self._translate(method, ccxt.AuthenticationError(str(exc))) from exc
-                attempt += 1
-                if attempt >= self.retry.attempts:
-                    raise ExchangeUnavailable(
-                        f"{self.id} {method}: {type(exc).__name__} after {attempt} tries: {exc}"
-                    ) from exc
-                await self._backoff(method, attempt, exc)
-            except ccxt.BaseError as exc:
-                raise self._translate(method, exc) from exc
-
-    def _translate(self, method: str, exc: Exception) -> GatewayError:
-        where = f"{self.id} {method}"
-        if isinstance(exc, ccxt.AuthenticationError):
-            return AuthFailed(
-                f"{where}: the exchange refused the API key or its permissions: {exc}"
-            )
-        if isinstance(exc, ccxt.InsufficientFunds):
-            return InsufficientBalance(f"{where}: insufficient balance: {exc}")
-        if isinstance(exc, ccxt.OrderNotFound):
-            return OrderUnknown(f"{where}: order not found: {exc}")
-        if isinstance(exc, ccxt.OrderImmediatelyFillable):
-            return WouldCross(f"{where}: post-only order would take liquidity: {exc}")
-        if isinstance(exc, ccxt.InvalidOrder):
-            return OrderRejected(f"{where}: order rejected: {exc}")
-        return GatewayError(f"{where}: {type(exc).__name__}: {exc}")
-
-    def _retry_after(self) -> float | None:
-        headers = getattr(self.exchange, "last_response_headers", None) or {}
-        for key, value in dict(headers).items():
-            if str(key).lower() == "retry-after":
-                try:
-                    return float(value)
-                except (TypeError, ValueError):
-                    return None
-        return None
-
-    async def _backoff(self, method: str, attempt: int, exc: Exception) -> float:
-        """Sleep before try `attempt + 1`: exponential with jitter, at least Retry-After after a
-        rate limit. Returns the seconds slept."""
-        delay: float = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
-        delay *= self._rng.uniform(0.5, 1.0)
-        if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
-            retry_after = self._retry_after()
-            if retry_after is not None:
-                delay = max(delay, min(retry_after, self.retry.max_delay * 4))
-        log.warning(
-            "exchange_retry",
-            exchange=self.id,
-            method=method,
-            attempt=attempt,
-            error=type(exc).__name__,
-            delay_s=round(delay, 3),
-        )
-        await self._sleep(delay)
-        return delay
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -257,24 +145,44 @@ class Gateway:
 
     async def fetch_tops(self, symbols: Iterable[str]) -> dict[str, OrderBook]:
         """Best bid and ask of many markets in one request (tickers), as one-level books: enough
-        to value a portfolio at mid. Markets without both sides are left out."""
+        to value a portfolio at mid. A market whose ticker has no bid or ask (some exchanges'
+        tickers carry none) is read from its order book instead; one still without both sides is
+        left out."""
         wanted = sorted(set(symbols))
-        raw = await self._call("fetch_tickers", wanted)
+        raw = await self._call("fetch_tickers", wanted) if self.profile.tickers_bid_ask else {}
         tops: dict[str, OrderBook] = {}
         for symbol in wanted:
             top = self._decode("fetch_tickers", top_from_ticker, symbol, raw.get(symbol) or {})
             if top is not None:
                 tops[symbol] = top
+        missing = [s for s in wanted if s not in tops]
+        if missing:
+            books = await self.fetch_order_books(missing, TOP_DEPTH)
+            tops.update({s: b for s, b in books.items() if b.is_two_sided})
         return tops
 
     async def fetch_order(self, symbol: str, client_id: str) -> OrderReport | None:
-        """Look an order up by our client id; None when the exchange does not know it."""
-        params = {self.profile.client_id.lookup_param: client_id}
+        """Look an order up by our client id; None when the exchange does not know it. Where
+        the exchange cannot be asked by client id (the profile's `lookup_param` is None), its
+        open and recent closed orders are scanned for it."""
+        param = self.profile.client_id.lookup_param
+        if param is None:
+            return await self._scan(symbol, client_id)
         try:
-            raw = await self._call("fetch_order", client_id, symbol, params)
+            raw = await self._call("fetch_order", client_id, symbol, {param: client_id})
         except OrderUnknown:
             return None
         return self._order(raw)
+
+    async def _scan(self, symbol: str, client_id: str) -> OrderReport | None:
+        for found in await self.fetch_open_orders(symbol):
+            if found.client_id == client_id:
+                return found
+        for raw in await self._call("fetch_closed_orders", symbol, None, SCAN_CLOSED):
+            found = self._order(raw)
+            if found.client_id == client_id:
+                return found
+        return None
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         raw = await self._call("fetch_open_orders", symbol)
@@ -282,16 +190,6 @@ class Gateway:
 
     def _order(self, raw: Mapping[str, Any], method: str = "order") -> OrderReport:
         return self._decode(method, order_from_ccxt, raw, self.profile.client_id.reply_keys)
-
-    def _decode(self, method: str, convert: Callable[..., T], *args: Any) -> T:
-        """A reply converted to domain values, or a GatewayError when the reply is malformed
-        (a number that is not one, a missing field): never a bare ValueError or KeyError."""
-        try:
-            return convert(*args)
-        except (ValueError, ArithmeticError, KeyError, TypeError, AttributeError) as exc:
-            raise MalformedReply(
-                f"{self.id} {method}: a reply the bot cannot read: {type(exc).__name__}: {exc}"
-            ) from exc
 
     async def fetch_my_trades(
         self,
@@ -370,7 +268,7 @@ class Gateway:
             raw = await self._send(
                 "create_order", *args, to_text(request.price), params, before=sending
             )
-            reply = {**raw, "clientOrderId": raw.get("clientOrderId") or request.client_id}
+            reply = _completed(raw, request)
         except self._refused as exc:
             # Refused unexecuted (a rate limit, a timestamp outside the receive window): nothing
             # to look for, nothing to wait out; the caller may try anew after the backoff.
@@ -401,6 +299,12 @@ class Gateway:
         except ccxt.BaseError as exc:
             raise self._translate("create_order", exc) from exc
         self._refusals = 0
+        if reply.get("status") is None:
+            # A short reply (an id, no status): the order's state is asked for, never assumed.
+            found = await self._find_after_failure(request)
+            if found is not None:
+                return found
+            reply["status"] = "open"  # acknowledged: worked, then cancelled to learn its end
         try:
             return self._order(reply, "create_order")
         except MalformedReply as exc:
@@ -504,3 +408,19 @@ class Gateway:
         except OrderUnknown:
             return None
         return self._order(raw, "fetch_order")
+
+
+def _completed(raw: Mapping[str, Any], request: OrderRequest) -> dict[str, Any]:
+    """A create reply with what a short one lacks (side, amount, price, market, client id) taken
+    from the request that was sent; its status is left as the exchange gave it."""
+    reply = dict(raw)
+    for key, value in (
+        ("clientOrderId", request.client_id),
+        ("symbol", request.symbol),
+        ("side", request.side.value),
+        ("amount", to_text(request.amount)),
+        ("price", to_text(request.price)),
+    ):
+        if reply.get(key) is None:
+            reply[key] = value
+    return reply

@@ -25,12 +25,13 @@ class ClientIdRules:
     `param`: the key in ccxt's `params` that sends it (ccxt maps the unified `clientOrderId` to
     the exchange's own field); `lookup_param`: the key that asks for an order by it;
     `reply_keys`: fields of the exchange's raw reply (`info`) that name the order's client id ahead
-    of ccxt's `clientOrderId`; `max_length` and `charset` (a regex character class): what the
-    exchange accepts.
+    of ccxt's `clientOrderId`; a `lookup_param` of None: the exchange cannot be asked for an order
+    by client id, so its open and recent closed orders are scanned; `max_length` and `charset` (a
+    regex character class): what the exchange accepts.
     """
 
     param: str = "clientOrderId"
-    lookup_param: str = "clientOrderId"
+    lookup_param: str | None = "clientOrderId"
     reply_keys: tuple[str, ...] = ()
     max_length: int = 64
     charset: str = "!-~"  # printable ASCII: an exchange's profile narrows it
@@ -77,6 +78,8 @@ class ExchangeProfile:
     # Trades one trade query asks for (the exchange's page: Binance 500, OKX 100, Kraken 50);
     # the gateway pages through more.
     trades_page: int = 50
+    # Whether the exchange's tickers carry the best bid and ask (else prices come from books).
+    tickers_bid_ask: bool = True
     # The trade-query parameter that starts a page at a trade id (Binance: fromId), for
     # exchanges whose trade ids increase: pages then never lose trades of one millisecond.
     # None: pages start at the last trade's time.

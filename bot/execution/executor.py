@@ -43,7 +43,8 @@ from bot.errors import (
     RequestRefused,
     WouldCross,
 )
-from bot.exchange.gateway import Gateway, request_counter
+from bot.exchange.gateway import Gateway
+from bot.exchange.transport import request_counter
 from bot.execution.fills import estimated_fees, read_fills, since_ms
 from bot.execution.reports import LegReport
 from bot.observability import get_logger

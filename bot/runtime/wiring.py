@@ -33,10 +33,11 @@ from bot.exchange.connect import (
     enable_sandbox,
     with_user_options,
 )
-from bot.exchange.gateway import Gateway, RetryPolicy
+from bot.exchange.gateway import Gateway
 from bot.exchange.profile import ExchangeProfile
 from bot.exchange.profiles import profile_for
 from bot.exchange.profiles.simulated import PROFILE as SIMULATED
+from bot.exchange.transport import RetryPolicy
 from bot.execution.executor import Executor
 from bot.execution.reports import LegReport
 from bot.journal import Journal

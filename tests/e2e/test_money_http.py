@@ -18,8 +18,9 @@ from bot.domain.orders import OrderRequest
 from bot.domain.planner import Leg
 from bot.domain.slicing import ExecutionPolicy, Style
 from bot.exchange.connect import ccxt_client
-from bot.exchange.gateway import Gateway, RetryPolicy
+from bot.exchange.gateway import Gateway
 from bot.exchange.profiles import profile_for
+from bot.exchange.transport import RetryPolicy
 from bot.execution.executor import Executor
 from bot.journal import Journal
 from bot.runtime.reconcile import reconcile

@@ -12,7 +12,8 @@ from typing import Any
 from bot.domain.market import Side
 from bot.domain.planner import Leg
 from bot.domain.slicing import ExecutionPolicy, Style
-from bot.exchange.gateway import Gateway, RetryPolicy
+from bot.exchange.gateway import Gateway
+from bot.exchange.transport import RetryPolicy
 from bot.execution.executor import Executor, LegOutcome, LegReport
 from bot.sim.clock import VirtualClock
 from bot.sim.exchange import SimExchange

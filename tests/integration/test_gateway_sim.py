@@ -23,8 +23,9 @@ from bot.errors import (
     WouldCross,
 )
 from bot.exchange.codec import market_from_ccxt
-from bot.exchange.gateway import Gateway, RetryPolicy
+from bot.exchange.gateway import Gateway
 from bot.exchange.profiles import profile_for
+from bot.exchange.transport import RetryPolicy
 from bot.sim.clock import VirtualClock
 from bot.sim.exchange import SimExchange
 from bot.sim.scenario import load_scenario

@@ -19,8 +19,9 @@ from bot.domain.market import Market, Side
 from bot.domain.orders import OrderRequest, TimeInForce
 from bot.domain.slicing import Phase
 from bot.errors import AmbiguousOrder, NeverArrived, RequestRefused
-from bot.exchange.gateway import Gateway, RetryPolicy
+from bot.exchange.gateway import Gateway
 from bot.exchange.profiles import GENERIC, profile_for
+from bot.exchange.transport import RetryPolicy
 from bot.journal import Journal
 from bot.runtime.reconcile import reconcile
 from bot.sim.clock import VirtualClock
