@@ -61,6 +61,7 @@ class Mode(StrEnum):
     SIM = "sim"  # the built-in simulated exchange (synthetic market, simulated fills)
     PAPER = "paper"  # dry run: real public market data, simulated fills
     TESTNET = "testnet"  # the exchange's sandbox, test money
+    DEMO = "demo"  # the exchange's demo trading (Binance, Bybit, Bitget; OKX's is its testnet)
     LIVE = "live"  # real money
 
 
@@ -84,6 +85,9 @@ class ExchangeSettings(_Section):
     timeout: Annotated[float, Field(gt=0)] = 10.0
     # Extra ccxt options, merged over the bot's own (see the README).
     options: dict[str, Any] = Field(default_factory=dict)
+    # Trade live on an exchange the bot has no verified profile for (see the README's table):
+    # refused unless set, and then the bot says at start-up which guarantees it cannot give.
+    allow_unverified: bool = False
     # The fee rates you pay, for markets whose rates neither ccxt nor the account reports (a plan
     # that would trade on such a market is refused otherwise). Default: none.
     fees: FeeSettings | None = None

@@ -90,6 +90,26 @@ def enable_sandbox(exchange: Any) -> None:
         ) from None
 
 
+def enable_demo(exchange: Any) -> None:
+    """Switch a ccxt exchange to its demo-trading environment, or refuse clearly when it has
+    none (ccxt's `enable_demo_trading`: Binance, Bybit, Bitget, or a `demo` URL)."""
+    own = getattr(type(exchange), "enable_demo_trading", None)
+    base = getattr(ccxt_async.Exchange, "enable_demo_trading", None)
+    if own is base and not (getattr(exchange, "urls", None) or {}).get("demo"):
+        raise ConfigError(
+            [
+                f'exchange.id: {exchange.id} has no demo trading in ccxt; use mode = "testnet"'
+                ' where it has a sandbox, or mode = "paper" for a dry run on its real data'
+            ]
+        )
+    try:
+        exchange.enable_demo_trading(True)
+    except Exception as exc:  # ccxt's NotSupported or a bare error, depending on the exchange
+        raise ConfigError(
+            [f"exchange.id: {exchange.id} cannot switch to demo trading: {exc}"]
+        ) from None
+
+
 def api_url_config(
     exchange_id: str, api_url: str, profile: ExchangeProfile | None = None
 ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ Backends, each speaking ccxt's unified API:
 - `sim`: the built-in simulated exchange from a scenario file, in virtual or real time;
 - `paper`: real public data from the exchange, simulated fills (a dry run: nothing is traded);
 - `testnet`: the exchange's sandbox through ccxt (`set_sandbox_mode(True)`), test keys;
+- `demo`: the exchange's demo trading through ccxt (`enable_demo_trading(True)`), demo keys;
 - `live`: real money; refused unless the command line confirms it with `--live`.
 
 Everything below this module takes the values it needs, not the settings.
@@ -30,12 +31,13 @@ from bot.errors import ConfigError
 from bot.exchange.connect import (
     api_url_config,
     ccxt_client,
+    enable_demo,
     enable_sandbox,
     with_user_options,
 )
 from bot.exchange.gateway import Gateway
 from bot.exchange.profile import ExchangeProfile
-from bot.exchange.profiles import profile_for
+from bot.exchange.profiles import profile_for, verified_exchanges
 from bot.exchange.profiles.simulated import PROFILE as SIMULATED
 from bot.exchange.transport import RetryPolicy
 from bot.execution.executor import Executor
@@ -43,6 +45,7 @@ from bot.execution.reports import LegReport
 from bot.journal import Journal
 from bot.metrics import Metrics
 from bot.notify import Notifier
+from bot.observability import get_logger
 from bot.runtime.daemon import Daemon, RunResult
 from bot.runtime.killswitch import RiskGuard
 from bot.runtime.rebalance import Rebalancer, take_snapshot
@@ -52,6 +55,8 @@ from bot.sim.exchange import SimExchange
 from bot.sim.paper import PaperExchange
 from bot.sim.scenario import load_scenario
 from bot.snapshot import Snapshot
+
+log = get_logger("bot.wiring")
 
 # Virtual time: pacing is the simulator's business (its weight budget), not the throttler's.
 SIM_REQUESTS_PER_SECOND = 1_000_000.0
@@ -99,12 +104,44 @@ def build_backend(settings: Settings, *, live_confirmed: bool = False) -> Backen
     )
     if ex.mode is Mode.TESTNET:
         enable_sandbox(exchange)
+    elif ex.mode is Mode.DEMO:
+        enable_demo(exchange)
+    elif ex.mode is Mode.LIVE:
+        _verified(ex.id, ex.allow_unverified)
     if ex.api_url:  # after the sandbox switch, which rewrites the URLs
         exchange.urls["api"] = api_url_config(ex.id, ex.api_url, profile)["urls"]["api"]
     clock = RealClock()
     gateway = _gateway(exchange, profile, clock, retry, ex.requests_per_second, _fees(ex))
-    where = "testnet (sandbox)" if ex.mode is Mode.TESTNET else "LIVE, real money"
+    where = {
+        Mode.TESTNET: "testnet (sandbox)",
+        Mode.DEMO: "demo trading",
+        Mode.LIVE: "LIVE, real money",
+    }[ex.mode]
     return Backend(exchange, clock, gateway, f"{exchange.id} {where}")
+
+
+def _verified(exchange_id: str, allowed: bool) -> None:
+    """Live trading on an exchange without a verified profile: refused unless allowed, and
+    then said loudly, with what the bot cannot promise there."""
+    if exchange_id in verified_exchanges():
+        return
+    if not allowed:
+        raise ConfigError(
+            [
+                f"exchange.id: {exchange_id} has no verified profile (verified:"
+                f" {', '.join(sorted(verified_exchanges()))}); live trading there is refused"
+                " unless exchange.allow_unverified = true"
+            ]
+        )
+    log.warning(
+        "unverified_exchange",
+        exchange=exchange_id,
+        cannot_promise=(
+            "client id rules, lookup by client id, cancel replies, receive window and fee"
+            " currency are ccxt's defaults, not checked against this exchange; a lost order"
+            " reply is settled by listing its orders, which may take longer"
+        ),
+    )
 
 
 def _gateway(

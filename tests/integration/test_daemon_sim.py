@@ -156,6 +156,41 @@ def test_testnet_refused_for_an_exchange_without_sandbox(
     ]
 
 
+def test_demo_builds_a_demo_trading_client_or_refuses_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REBALANCE_EXCHANGE__API_KEY", "demo-key-123")
+    monkeypatch.setenv("REBALANCE_EXCHANGE__SECRET", "demo-secret-456")
+    backend = build_backend(settings_for(tmp_path, mode="demo"))
+    ex: Any = backend.exchange
+    assert "demo" in str(ex.urls["api"]["public"])
+    assert ex.options["enableDemoTrading"] is True
+    assert backend.description == "binance demo trading"
+    asyncio.run(backend.close())
+    with pytest.raises(ConfigError) as info:
+        build_backend(settings_for(tmp_path, mode="demo", exchange_id="kraken"))
+    assert "kraken has no demo trading in ccxt" in info.value.problems[0]
+
+
+def test_live_on_an_unverified_exchange_needs_allow_unverified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REBALANCE_EXCHANGE__API_KEY", "live-key-123")
+    monkeypatch.setenv("REBALANCE_EXCHANGE__SECRET", "live-secret-456")
+    with pytest.raises(ConfigError, match="binanceus has no verified profile"):
+        build_backend(
+            settings_for(tmp_path, mode="live", exchange_id="binanceus"), live_confirmed=True
+        )
+    monkeypatch.setenv("REBALANCE_EXCHANGE__ALLOW_UNVERIFIED", "true")
+    backend = build_backend(
+        settings_for(tmp_path, mode="live", exchange_id="binanceus"), live_confirmed=True
+    )
+    assert backend.description == "binanceus LIVE, real money"
+    asyncio.run(backend.close())
+    verified = build_backend(settings_for(tmp_path, mode="live"), live_confirmed=True)
+    asyncio.run(verified.close())
+
+
 def test_live_needs_confirmation_and_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="--live"):
         build_backend(settings_for(tmp_path, mode="live"))

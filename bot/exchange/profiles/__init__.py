@@ -33,6 +33,12 @@ def profiles() -> dict[str, ExchangeProfile]:
     return found
 
 
+def verified_exchanges() -> frozenset[str]:
+    """The exchanges whose profile the native-format tests check (the built-in simulator aside):
+    live trading elsewhere needs exchange.allow_unverified."""
+    return frozenset(p for p in profiles() if p != "sim")
+
+
 def profile_for(exchange_id: str) -> ExchangeProfile:
     """The profile of `exchange_id`, or of the nearest ccxt class it derives from, or
     `GENERIC`."""
