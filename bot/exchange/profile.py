@@ -39,6 +39,21 @@ class ClientIdRules:
     def accepts(self, client_id: str) -> bool:
         return re.fullmatch(f"[{self.charset}]{{1,{self.max_length}}}", client_id) is not None
 
+    @property
+    def separator(self) -> str:
+        """What joins the parts of the bot's client ids: '-' where the exchange allows it, else
+        '_', else 'z' (a letter that is never a hex digit, so the parts still read apart)."""
+        for candidate in ("-", "_"):
+            if self.accepts(candidate):
+                return candidate
+        return "z"
+
+    def join(self, *parts: str) -> str:
+        """Client id parts joined as this exchange allows: `<instance tag>-<rebalance><nonce>`,
+        then `-<leg>`, then `c<child>` (`rb1a2b-12ab34-0c3` on Binance, `rb1a2bz12ab34z0c3` where
+        only letters and digits are allowed)."""
+        return self.separator.join(parts)
+
 
 @dataclass(frozen=True, slots=True)
 class ApiUrlLayout:

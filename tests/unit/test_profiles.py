@@ -53,3 +53,15 @@ def test_a_wrong_exchange_id_is_reported_before_missing_keys() -> None:
         ccxt_client(
             "kraken", GENERIC, timeout=1, options={}, credentials=no_keys, api_url="http://x:1"
         )
+
+
+def test_client_ids_are_joined_as_the_exchange_allows() -> None:
+    from bot.exchange.profile import ClientIdRules
+
+    binance = profile_for("binance").client_id
+    assert binance.join("rb1a2b", "12ab34", "0") == "rb1a2b-12ab34-0"
+    letters_only = ClientIdRules(charset="A-Za-z0-9", max_length=32)
+    joined = letters_only.join("rb1a2b", "12ab34", "0") + "c3"
+    assert joined == "rb1a2bz12ab34z0c3"
+    assert letters_only.accepts(joined)
+    assert ClientIdRules(charset="A-Za-z0-9_").separator == "_"
