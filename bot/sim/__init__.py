@@ -6,11 +6,12 @@
 
 Modules, one job each: `clock` (virtual and real time), `model` (a symbol's synthetic book and its
 dynamics), `account` (orders, trades, balances), `matching` (the rules that fill orders and move
-balances), `engine` (matching on the synthetic books, in time), `faults` (injected errors, weight
-budget, outages), `structures` (ccxt-shaped dicts), `account_api` (ccxt's unified account and order
-methods), `exchange` (all of it as one ccxt-like exchange), `scenario` (TOML), `paper` (paper
-trading: the same account on a real exchange's public market data), `binance/` (the simulator
-served as Binance's spot REST API).
+balances), `filters` (an exchange's order filters: price, amount, notional, open orders), `engine`
+(matching on the synthetic books, in time), `faults` (injected errors, weight budget, outages),
+`structures` (ccxt-shaped dicts), `account_api` (ccxt's unified account and order methods),
+`exchange` (all of it as one ccxt-like exchange), `scenario` (TOML), `paper` (paper trading: the
+same account on a real exchange's public market data), `binance/` (the simulator served as
+Binance's spot REST API).
 
 The simulator imports nothing of the bot but the domain, the codec, the error tree and the clock.
 """

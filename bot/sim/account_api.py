@@ -130,9 +130,14 @@ class SimAccountApi(Generic[E]):
         """Check that `symbol` can be traded here (`ccxt.BadSymbol` otherwise)."""
         self.market(symbol)
 
-    def _reply_lost(self) -> bool:
-        """Whether the reply to an accepted `create_order` is lost (a timeout for the caller)."""
-        return False
+    async def _refused(self, method: str, weight: int) -> None:
+        """A request of `method` is refused for a bad parameter before `_call`: charge it, as
+        Binance does (nothing here)."""
+
+    def _late_error(self, method: str) -> ccxt.BaseError | None:
+        """The error to raise after `method` (create_order, cancel_order) executed: its reply
+        lost or answered with a server error (none here)."""
+        return None
 
     async def close(self) -> None:
         raise NotImplementedError
@@ -171,13 +176,17 @@ class SimAccountApi(Generic[E]):
     ) -> dict[str, Any]:
         params = params or {}
         await self._symbol(symbol)
-        order_type, order_side, tif = self._order_kind(symbol, type, side, params)
-        qty = _decimal(amount, "amount")
-        limit = (
-            _decimal(price, "price")
-            if price is not None and order_type is OrderType.LIMIT
-            else None
-        )
+        try:
+            order_type, order_side, tif = self._order_kind(symbol, type, side, params)
+            qty = _decimal(amount, "amount")
+            limit = (
+                _decimal(price, "price")
+                if price is not None and order_type is OrderType.LIMIT
+                else None
+            )
+        except ccxt.InvalidOrder:
+            await self._refused("create_order", WEIGHTS["create_order"])
+            raise
         client_id = params.get("clientOrderId", params.get("newClientOrderId"))
         await self._call("create_order", WEIGHTS["create_order"], symbol)
         order = self.engine.place(
@@ -200,10 +209,9 @@ class SimAccountApi(Generic[E]):
             filled=str(order.filled),
             client_order_id=order.client_order_id,
         )
-        if self._reply_lost():
-            raise ccxt.RequestTimeout(
-                f"{self.id} create_order: request timed out (simulated; the order was accepted)"
-            )
+        late = self._late_error("create_order")
+        if late is not None:
+            raise late
         return structures.order_dict(order, number=self._number())
 
     def _order_kind(
@@ -250,6 +258,9 @@ class SimAccountApi(Generic[E]):
         log.debug(
             f"{self._event}_order_canceled", symbol=symbol, id=order.id, filled=str(order.filled)
         )
+        late = self._late_error("cancel_order")
+        if late is not None:
+            raise late
         return structures.order_dict(order, number=self._number())
 
     async def fetch_order(

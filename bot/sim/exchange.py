@@ -11,9 +11,17 @@ and `fetch_my_trades` require a symbol (`ccxt.ArgumentsRequired`); `fetch_order`
 takes precedence over the id; request weights are Binance's.
 
 Each call: waits the configured latency on the clock, runs the market up to the clock's time,
-passes the fault injector (weight budget, injected errors), then acts on the matching engine.
-`last_response_headers` carries Binance's `X-MBX-USED-WEIGHT-1M`, and `Retry-After` (seconds to
-the next minute) after a `ccxt.DDoSProtection`.
+passes the fault injector (maintenance, weight budget, order rate, injected errors: `faults`),
+then acts on the matching engine; a create or cancel the injector let execute before its error
+raises that error after acting. A request refused for a bad parameter is charged its weight.
+`last_response_headers` carries Binance's `X-MBX-USED-WEIGHT-1M` (and, after `create_order`,
+`X-MBX-ORDER-COUNT-10S` and `-1D`), and `Retry-After` after a `ccxt.DDoSProtection` (a 429: the
+weight budget, to the next minute, or the order rate, to the end of its window).
+
+`fetch_status()` is ccxt's: {"status": "ok" | "maintenance", "updated": ms, "eta": None, "url":
+None, "info": Binance's /sapi/v1/system/status body}; in a maintenance window every other call
+raises `ccxt.OnMaintenance`. The errors are the classes ccxt's binance raises for Binance's
+replies, so a gateway sees the same here as over `bot.sim.binance`.
 """
 
 from __future__ import annotations
@@ -37,10 +45,12 @@ from bot.sim import structures
 from bot.sim.account_api import Params, SimAccountApi
 from bot.sim.clock import Clock, VirtualClock
 from bot.sim.engine import MatchingEngine
-from bot.sim.faults import WEIGHTS, FaultConfig, FaultInjector, order_book_weight
+from bot.sim.faults import STATUS, WEIGHTS, FaultConfig, FaultInjector, order_book_weight
 from bot.sim.scenario import Scenario
 
 log = structlog.get_logger("bot.sim.exchange")
+
+COMMISSION_DECIMALS = 8  # Binance's commission precision (baseCommissionPrecision, quote...)
 
 
 class SimExchange(SimAccountApi[MatchingEngine]):
@@ -56,9 +66,14 @@ class SimExchange(SimAccountApi[MatchingEngine]):
     ) -> None:
         super().__init__(engine, clock, exchange_id=exchange_id, name="Simulated exchange")
         self.faults = faults or FaultInjector(
-            FaultConfig(weight_per_minute=0), random.Random(0), clock, exchange_id
+            FaultConfig(weight_per_minute=0, orders_per_10s=0, orders_per_day=0),
+            random.Random(0),
+            clock,
+            exchange_id,
         )
+        self.has["fetchStatus"] = True
         self._nonce = 0
+        self._late: ccxt.BaseError | None = None  # the error of an executed call, to raise
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, clock: Clock | None = None) -> SimExchange:
@@ -69,6 +84,8 @@ class SimExchange(SimAccountApi[MatchingEngine]):
         clock = clock or VirtualClock(scenario.start)
         books = scenario.build_books(clock.time())
         engine = MatchingEngine(books, scenario.balances, step_seconds=scenario.step_seconds)
+        engine.filters.update(scenario.filters())
+        engine.commission_decimals = COMMISSION_DECIMALS if scenario.round_commissions else None
         engine.time_offset = scenario.clock_offset
         engine.fee_asset = scenario.fee_asset
         engine.fee_discount = scenario.fee_discount
@@ -81,19 +98,49 @@ class SimExchange(SimAccountApi[MatchingEngine]):
 
     async def _call(self, method: str, weight: int, symbol: str | None = None) -> None:
         self.calls[method] += 1
+        self._late = None
         if self.faults.config.latency > 0:
             await self.clock.sleep(self.faults.config.latency)
         now = self.clock.time()
         self.engine.advance_to(now)
         try:
-            self.faults.admit(method, weight)
-        except ccxt.DDoSProtection:
-            self.last_response_headers = {"Retry-After": str(math.ceil(60 - now % 60))}
+            self._late = self.faults.admit(method, weight)
+        except ccxt.BaseError as exc:
+            self._failed(method, exc)
             raise
-        except ccxt.NetworkError:
-            self.last_response_headers = {}
+        self._answered(method)
+
+    def _answered(self, method: str) -> None:
+        headers = {"X-MBX-USED-WEIGHT-1M": str(self.faults.weight_used)}
+        if method == "create_order":
+            headers.update(self.faults.order_counts())
+        self.last_response_headers = headers
+
+    def _failed(self, method: str, exc: ccxt.BaseError) -> None:
+        """The headers of a refused call: Retry-After after a 429, the weight after a reply."""
+        self.last_response_headers = {}
+        if isinstance(exc, ccxt.DDoSProtection):
+            retry = self.faults.retry_after or 60 - self.clock.time() % 60
+            self.last_response_headers = {"Retry-After": str(math.ceil(retry))}
+        elif not isinstance(exc, ccxt.NetworkError):
+            self._answered(method)
+
+    async def _refused(self, method: str, weight: int) -> None:
+        self.calls[method] += 1
+        try:
+            self.faults.refused(method, weight)
+        except ccxt.BaseError as exc:
+            self._failed(method, exc)
             raise
-        self.last_response_headers = {"X-MBX-USED-WEIGHT-1M": str(self.faults.weight_used)}
+        self._answered(method)
+
+    def _late_error(self, method: str) -> ccxt.BaseError | None:
+        late, self._late = self._late, None
+        if late is None and method == "create_order" and self.faults.reply_lost(method):
+            late = ccxt.RequestTimeout(
+                f"{self.id} create_order: request timed out (simulated; the order was accepted)"
+            )
+        return late
 
     async def charge(self, method: str, weight: int) -> None:
         """Admit one request of `weight` the way every unified method does first (latency, market
@@ -101,10 +148,17 @@ class SimExchange(SimAccountApi[MatchingEngine]):
         no unified method here (server time, book ticker: see `bot.sim.binance`)."""
         await self._call(method, weight)
 
+    async def charge_refused(self, method: str, weight: int) -> None:
+        """Charge a request refused for a bad parameter before it reached a unified method (a
+        front's own checks), as Binance does: maintenance or the weight budget may refuse it."""
+        await self._refused(method, weight)
+
     def _load(self) -> dict[str, dict[str, Any]]:
         if self.markets is None:
             markets = {
-                m.symbol: structures.market_dict(m, number=self._number())
+                m.symbol: structures.market_dict(
+                    m, self.engine.filters.get(m.symbol), number=self._number()
+                )
                 for m in self.engine.markets.values()
             }
             self.markets = markets
@@ -131,6 +185,20 @@ class SimExchange(SimAccountApi[MatchingEngine]):
         return str(decimal_to_precision(str(price), ROUND, tick, TICK_SIZE))
 
     # ---- public data ------------------------------------------------------------------------
+
+    async def fetch_status(self, params: Params = None) -> dict[str, Any]:
+        """ccxt's exchange status: "maintenance" in a maintenance window, else "ok"."""
+        await self._call(STATUS, WEIGHTS[STATUS])
+        down = self.faults.in_maintenance()
+        # Binance's /sapi/v1/system/status: 0 normal, 1 system maintenance
+        info = {"status": int(down), "msg": "system_maintenance" if down else "normal"}
+        return {
+            "status": "maintenance" if down else "ok",
+            "updated": self.milliseconds(),
+            "eta": None,
+            "url": None,
+            "info": info,
+        }
 
     async def load_markets(self, reload: bool = False, params: Params = None) -> dict[str, Any]:
         if reload or self.markets is None:
@@ -190,9 +258,6 @@ class SimExchange(SimAccountApi[MatchingEngine]):
         return structures.ticker_dict(
             symbol, bids, asks, stats, self.milliseconds(), number=self._number()
         )
-
-    def _reply_lost(self) -> bool:
-        return self.faults.reply_lost("create_order")
 
     async def close(self) -> None:
         """Nothing to release; present because every ccxt async exchange must be closed."""

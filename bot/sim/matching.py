@@ -20,7 +20,8 @@ Rules (Binance spot by default, where the simulator must choose):
   fill happened. With `fee_asset` set (Binance's "pay fees with BNB"), a fill's fee is charged in
   that asset instead, worth the fee less `fee_discount` at the fee asset's mid against the
   market's quote, when a market prices it and the account holds enough; otherwise as usual.
-  Fees are exact: no rounding.
+  A fee is rounded half up to `commission_decimals` (Binance: 8, its commission precision;
+  None, the matcher's default: exact), and the balances move by the rounded fee.
 - Time: timestamps are the matcher's `now` plus `time_offset` seconds (an exchange whose clock
   is ahead of, or behind, the caller's).
 - Balances: placing a limit buy locks `amount * price` of the quote, a limit sell locks `amount`
@@ -30,15 +31,16 @@ Rules (Binance spot by default, where the simulator must choose):
 - Self-trade prevention (Binance's default, EXPIRE_MAKER): an order that would take our own resting
   orders of the other side expires those resting orders first (approximated: any of ours priced
   at or better than the incoming limit).
-- Filters: price on the tick, amount on the step, minimum amount, minimum notional (for a market
-  order, at the touch); each refusal is a `ccxt.InvalidOrder` naming the filter. A client order id
-  already used by an open order is refused with `ccxt.DuplicateOrderId`.
+- Filters (`filters.py`): price on the tick, amount on the step, the minimums (notional: for a
+  market order, at the touch), and each market's `Filters` (maximums, MARKET_LOT_SIZE, the most
+  open orders); each refusal names the filter. A client order id already used by an open order
+  is refused with `ccxt.DuplicateOrderId`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Generic, Protocol, TypeVar
 
 import ccxt
@@ -53,6 +55,7 @@ from bot.sim.account import (
     SimTrade,
     TimeInForce,
 )
+from bot.sim.filters import Filters, check_filters
 
 
 def crosses(side: Side, limit: Decimal | None, price: Decimal) -> bool:
@@ -107,6 +110,9 @@ class Matcher(Generic[B]):
         self.time_offset = 0.0
         self.fee_asset: str | None = None
         self.fee_discount = ZERO
+        # Decimals a commission is rounded to (half up), or None: exact.
+        self.commission_decimals: int | None = None
+        self.filters: dict[str, Filters] = {}
         self.orders: dict[str, SimOrder] = {}
         self.trades: list[SimTrade] = []
         self._by_client: dict[str, list[SimOrder]] = {}
@@ -116,9 +122,11 @@ class Matcher(Generic[B]):
         for symbol, book in books.items():
             self.add_book(symbol, book)
 
-    def add_book(self, symbol: str, book: B) -> None:
-        """Trade `symbol` on `book` from now on (its base and quote appear in the balances)."""
+    def add_book(self, symbol: str, book: B, filters: Filters | None = None) -> None:
+        """Trade `symbol` on `book` from now on (its base and quote appear in the balances),
+        under `filters` beyond the market's own (none unless given)."""
         self.books[symbol] = book
+        self.filters[symbol] = filters or Filters()
         self.markets[symbol] = book.market
         self.account.credit(book.market.base, ZERO)
         self.account.credit(book.market.quote, ZERO)
@@ -201,7 +209,16 @@ class Matcher(Generic[B]):
                 raise self._invalid(symbol, "a market order takes no timeInForce")
         elif price is None:
             raise self._invalid(symbol, "a limit order needs a price")
-        self._check_filters(market, amount, price, side)
+        reference = self._best_opposite(symbol, side) if price is None else None
+        check_filters(
+            self.exchange_id,
+            market,
+            self.filters[symbol],
+            amount,
+            price,
+            reference,
+            len(self._resting[symbol]),
+        )
         if client_order_id is not None:
             if not CLIENT_ORDER_ID.match(client_order_id):
                 raise self._invalid(
@@ -288,37 +305,6 @@ class Matcher(Generic[B]):
     def _invalid(self, symbol: str, why: str) -> ccxt.InvalidOrder:
         return ccxt.InvalidOrder(f"{self.exchange_id} {symbol}: {why}")
 
-    def _check_filters(
-        self, market: Market, amount: Decimal, price: Decimal | None, side: Side
-    ) -> None:
-        s = market.symbol
-        if amount <= 0:
-            raise self._invalid(s, f"amount {amount} must be positive")
-        if amount % market.amount_step != 0:
-            raise self._invalid(
-                s, f"amount {amount} is not a multiple of the step {market.amount_step} (LOT_SIZE)"
-            )
-        if amount < market.min_amount:
-            raise self._invalid(
-                s, f"amount {amount} is below the minimum {market.min_amount} (LOT_SIZE)"
-            )
-        if price is not None:
-            if price <= 0:
-                raise self._invalid(s, f"price {price} must be positive")
-            if price % market.price_tick != 0:
-                raise self._invalid(
-                    s,
-                    f"price {price} is not a multiple of the tick {market.price_tick}"
-                    " (PRICE_FILTER)",
-                )
-        reference = price if price is not None else self._best_opposite(s, side)
-        if reference is not None and amount * reference < market.min_cost:
-            raise self._invalid(
-                s,
-                f"notional {amount * reference} is below the minimum {market.min_cost}"
-                f" {market.quote} (NOTIONAL)",
-            )
-
     def _best_opposite(self, symbol: str, side: Side) -> Decimal | None:
         """The best price an order of `side` could take: the others' or our own resting orders."""
         resting = side.opposite
@@ -386,7 +372,7 @@ class Matcher(Generic[B]):
         received, got = (market.base, qty) if order.side is Side.BUY else (market.quote, cost)
         paid_in, fee = self._fee_in_asset(market, cost * rate)
         if paid_in is None:  # the fee comes out of what the fill delivers
-            paid_in, fee = received, got * rate
+            paid_in, fee = received, self._commission(got * rate)
             got -= fee
         else:
             self.account.credit(paid_in, -fee)
@@ -437,10 +423,16 @@ class Matcher(Generic[B]):
         ask = book.best(Side.SELL) if book is not None else None
         if bid is None or ask is None:
             return None, ZERO
-        amount = quote_fee * (1 - self.fee_discount) / ((bid + ask) / 2)
+        amount = self._commission(quote_fee * (1 - self.fee_discount) / ((bid + ask) / 2))
         if self.account.free.get(asset, ZERO) < amount:
             return None, ZERO
         return asset, amount
+
+    def _commission(self, fee: Decimal) -> Decimal:
+        """A fee as charged: rounded half up to `commission_decimals`, or exact."""
+        if self.commission_decimals is None:
+            return fee
+        return fee.quantize(Decimal(1).scaleb(-self.commission_decimals), ROUND_HALF_UP)
 
     def _finish(self, order: SimOrder, status: OrderStatus) -> None:
         market = self.markets[order.symbol]

@@ -18,6 +18,22 @@ its own `regime` table), scheduled events and injected faults. A file may start 
 
 Money (`price`, `tick`, `step`, minimums, fees, balances, `top_depth`) is read as exact decimals.
 A bad file raises `ScenarioError`, a `ConfigError` with one line per problem naming the field.
+
+A market's filters beyond `tick`, `step`, `min_amount` and `min_cost` (see `filters.py`; 0 turns
+one off, as on Binance) default to Binance's usual values:
+
+    [markets."BTC/USDT"]
+    max_price = 1000000000        # PRICE_FILTER maxPrice
+    max_amount = 9000000000       # LOT_SIZE maxQty
+    max_cost = 9000000000000      # NOTIONAL maxNotional (limit orders)
+    market_min_amount = 0         # MARKET_LOT_SIZE minQty, maxQty, stepSize (market orders)
+    market_max_amount = 9000000000
+    market_step = 0
+    max_open_orders = 200         # MAX_NUM_ORDERS: open orders on the symbol
+
+`round_commissions = true` (the default) rounds every commission half up to eight decimals, as
+Binance charges them; false keeps them exact. Faults, rate limits and maintenance windows are
+the `[faults]` table (see `faults.py`).
 """
 
 from __future__ import annotations
@@ -34,6 +50,7 @@ from bot.domain.market import Market, Side
 from bot.errors import DomainError, ScenarioError
 from bot.sim.clock import DEFAULT_START
 from bot.sim.faults import FaultConfig
+from bot.sim.filters import MAX_NOTIONAL, MAX_NUM_ORDERS, MAX_PRICE, MAX_QTY, Filters
 from bot.sim.model import BookModel, Event, EventKind, Regime
 
 Positive = Annotated[Decimal, Field(gt=0)]
@@ -55,6 +72,41 @@ class MarketSpec(_Spec):
     taker_fee: Decimal = Decimal("0.001")
     level_spacing_ticks: Annotated[int, Field(ge=1)] = 1
     regime: Regime = Regime()
+    max_price: NonNegative = MAX_PRICE
+    max_amount: NonNegative = MAX_QTY
+    max_cost: NonNegative = MAX_NOTIONAL
+    market_min_amount: NonNegative = Decimal(0)
+    market_max_amount: NonNegative = MAX_QTY
+    market_step: NonNegative = Decimal(0)
+    max_open_orders: Annotated[int, Field(ge=0)] = MAX_NUM_ORDERS
+
+    @model_validator(mode="after")
+    def _limits(self) -> MarketSpec:
+        problems = []
+        pairs = (
+            ("max_price", self.max_price, "tick", self.tick),
+            ("max_amount", self.max_amount, "min_amount", self.min_amount),
+            ("max_cost", self.max_cost, "min_cost", self.min_cost),
+            ("market_max_amount", self.market_max_amount, "market_min_amount",
+             self.market_min_amount),
+        )  # fmt: skip
+        for upper, high, lower, low in pairs:
+            if high and high < low:
+                problems.append(f"{upper} {high} is below {lower} {low} (0: no maximum)")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def to_filters(self) -> Filters:
+        return Filters(
+            max_price=self.max_price,
+            max_amount=self.max_amount,
+            max_cost=self.max_cost,
+            market_min_amount=self.market_min_amount,
+            market_max_amount=self.market_max_amount,
+            market_step=self.market_step,
+            max_open_orders=self.max_open_orders,
+        )
 
     def to_market(self, symbol: str) -> Market:
         base, _, quote = symbol.partition("/")
@@ -117,6 +169,8 @@ class Scenario(_Spec):
     # against the traded market's quote and the account holds enough.
     fee_asset: str | None = None
     fee_discount: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.25")
+    # Round each commission half up to eight decimals, as Binance does (false: exact fees).
+    round_commissions: bool = True
 
     @model_validator(mode="before")
     @classmethod
@@ -158,6 +212,10 @@ class Scenario(_Spec):
 
     def market_list(self) -> list[Market]:
         return [spec.to_market(symbol) for symbol, spec in self.markets.items()]
+
+    def filters(self) -> dict[str, Filters]:
+        """Each market's filters beyond the domain `Market` (see `filters.py`)."""
+        return {symbol: spec.to_filters() for symbol, spec in self.markets.items()}
 
     def build_books(self, start: float) -> dict[str, BookModel]:
         """One synthetic book per market, each with its own random stream from the seed."""

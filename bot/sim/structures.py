@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.domain.market import ZERO, Level, Market, Side
 from bot.sim.account import Account, OrderStatus, OrderType, SimOrder, SimTrade
+from bot.sim.filters import Filters
 from bot.sim.model import TapeStats
 
 _BINANCE_STATUS = {
@@ -51,8 +52,13 @@ def market_id(symbol: str) -> str:
     return symbol.replace("/", "")
 
 
-def market_dict(market: Market, number: Number = float) -> dict[str, Any]:
+def market_dict(
+    market: Market, filters: Filters | None = None, number: Number = float
+) -> dict[str, Any]:
+    """A ccxt market; its maximums as ccxt's binance reads them from `filters` (None: none)."""
     mid = market_id(market.symbol)
+    f = filters or Filters()
+    maximum: Number | Callable[[Decimal], None] = number if filters else (lambda _: None)
     return {
         "id": mid,
         "lowercaseId": mid.lower(),
@@ -94,11 +100,18 @@ def market_dict(market: Market, number: Number = float) -> dict[str, Any]:
         },
         "limits": {
             "leverage": {"min": None, "max": None},
-            "amount": {"min": _opt(market.min_amount or market.amount_step, number), "max": None},
-            "price": {"min": number(market.price_tick), "max": None},
+            "amount": {
+                "min": _opt(market.min_amount or market.amount_step, number),
+                "max": maximum(f.max_amount),
+            },
+            "price": {"min": number(market.price_tick), "max": maximum(f.max_price)},
             "cost": {
                 "min": _opt(market.min_cost, number) if market.min_cost else None,
-                "max": None,
+                "max": maximum(f.max_cost),
+            },
+            "market": {
+                "min": maximum(f.market_min_amount),
+                "max": maximum(f.market_max_amount),
             },
         },
         "marginModes": {"cross": None, "isolated": None},
@@ -116,9 +129,27 @@ def market_dict(market: Market, number: Number = float) -> dict[str, Any]:
                     "minQty": str(market.min_amount),
                 },
                 {"filterType": "NOTIONAL", "minNotional": str(market.min_cost)},
+                *_more_filters(filters),
             ],
         },
     }
+
+
+def _more_filters(filters: Filters | None) -> list[dict[str, Any]]:
+    if filters is None:
+        return []
+    f = filters
+    out: list[dict[str, Any]] = [
+        {
+            "filterType": "MARKET_LOT_SIZE",
+            "minQty": str(f.market_min_amount),
+            "maxQty": str(f.market_max_amount),
+            "stepSize": str(f.market_step),
+        }
+    ]
+    if f.max_open_orders:
+        out.append({"filterType": "MAX_NUM_ORDERS", "maxNumOrders": f.max_open_orders})
+    return out
 
 
 def fee_dict(

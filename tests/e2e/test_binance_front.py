@@ -26,10 +26,11 @@ from aiohttp import web
 
 from bot.domain.market import Side
 from bot.domain.orders import OrderRequest, OrderStatus, TimeInForce
-from bot.errors import ConfigError
+from bot.errors import ConfigError, WouldCross
 from bot.exchange.connect import api_url_config
-from bot.exchange.gateway import Gateway, RetryPolicy, WouldCross
+from bot.exchange.gateway import Gateway
 from bot.exchange.profiles import profile_for
+from bot.exchange.transport import RetryPolicy
 from bot.settings import sim_server_credentials
 from bot.sim.binance import (
     LOCAL_TEST_API_KEY,

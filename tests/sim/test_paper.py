@@ -286,7 +286,7 @@ async def test_filters_and_funds_are_enforced(dry: Dry) -> None:
     refusals: list[tuple[type[Exception], str, tuple[Any, ...]]] = [
         (ccxt.InvalidOrder, "LOT_SIZE", ("buy", 0.000015, bid)),
         (ccxt.InvalidOrder, "PRICE_FILTER", ("buy", 0.001, 90000.005)),
-        (ccxt.InvalidOrder, "NOTIONAL", ("buy", 0.00002, 90000)),
+        (ccxt.BadRequest, "NOTIONAL", ("buy", 0.00002, 90000)),  # ccxt's class for -1013 NOTIONAL
         (ccxt.InvalidOrder, "positive", ("buy", 0, bid)),
         (ccxt.InsufficientFunds, "USDT", ("buy", 100, bid)),
         (ccxt.InsufficientFunds, "BTC", ("sell", 3, 200000)),

@@ -23,22 +23,31 @@ messages and HTTP statuses that make ccxt raise what it raises against api.binan
     -2010 'Account has insufficient balance for requested action.' -> InsufficientFunds
     -2010 'Order would immediately match and take.'               -> OrderImmediatelyFillable
     -2010 'Duplicate order sent.'          -> InvalidOrder
-    -1013 'Filter failure: LOT_SIZE' / 'Filter failure: PRICE_FILTER' -> InvalidOrder
+    -1013 'Filter failure: LOT_SIZE' / 'PRICE_FILTER' / 'MARKET_LOT_SIZE' -> InvalidOrder
     -1013 'Filter failure: NOTIONAL'       -> BadRequest (ccxt has no rule for it: check minimums)
+    -2010 'Filter failure: MAX_NUM_ORDERS' -> InvalidOrder (too many open orders on the symbol)
     -2011 'Unknown order sent.' (cancel), -2013 'Order does not exist.' (query) -> OrderNotFound
     -1121 'Invalid symbol.'                -> BadSymbol; other parameter errors -> BadRequest
-    429 + Retry-After, -1003               -> DDoSProtection (ccxt's rule for Binance's 429)
+    429 + Retry-After, -1003 (weight) or -1015 (order rate) -> DDoSProtection (ccxt's rule for 429)
+    500 -1001 'Internal error; ...'        -> OperationFailed (execution status unknown)
     503 -1007 (reply lost, execution status unknown) -> RequestTimeout
+    503 {"code": 1, "msg": "System is under maintenance."} -> OnMaintenance
     503 'Service Unavailable'              -> ExchangeNotAvailable; dropped connection likewise
 
+The in-process `SimExchange` raises the same classes, so a gateway sees the same on both.
+
 Every response carries `X-MBX-USED-WEIGHT-1M`: the sim's weight budget (`[faults]
-weight_per_minute`, Binance's endpoint weights) is the one that answers 429. `HttpFaults` adds
-transport-level trouble: 429 bursts, 503s and late replies, by fraction of requests.
+weight_per_minute`, Binance's endpoint weights, charged to refused requests too) is the one that
+answers 429; order replies carry `X-MBX-ORDER-COUNT-10S` and `-1D` (`[faults] orders_per_10s`,
+`orders_per_day`). The injected faults of `[faults]` (server errors, -1021, maintenance windows:
+see `bot.sim.faults`) come out as the replies above; `HttpFaults` adds transport-level trouble:
+429 bursts, 503s and late replies, by fraction of requests. /api/v3/time and the signature check
+use the server's clock, `clock_offset` ahead of the caller's.
 
 The JSON shapes are pure functions in `wire`; numbers keep the simulator's exact values (eight
-decimals like Binance, more when the exact value has more: fees are not rounded). As on Binance, a
-cancel reply's `clientOrderId` is the cancel request's own id; the order's client id is its
-`origClientOrderId`.
+decimals like Binance, more when the exact value has more: a fee when `round_commissions` is
+off). As on Binance, a cancel reply's `clientOrderId` is the cancel request's own id; the order's
+client id is its `origClientOrderId`.
 
 Modules, one job each: `server` (the aiohttp app, its route table, start_server, serve), `market`
 (public endpoints), `orders` (order and account endpoints), `venue` (what endpoints work on),

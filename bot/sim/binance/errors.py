@@ -10,13 +10,18 @@ import re
 import ccxt
 import structlog
 
-from bot.sim.binance.limits import too_many
-from bot.sim.binance.replies import Drop, Reply, error, unknown_error
+from bot.sim.binance.limits import too_many, too_many_orders
+from bot.sim.binance.replies import Drop, Reply, error, maintenance, unknown_error
 from bot.sim.binance.venue import Venue
+from bot.sim.faults import BACKEND_TIMEOUT, INTERNAL_ERROR, OUTSIDE_RECV_WINDOW
 
 log = structlog.get_logger("bot.sim.binance")
 
-_FILTER_IN_MESSAGE = re.compile(r"\((LOT_SIZE|PRICE_FILTER|NOTIONAL)\)")
+_FILTER_IN_MESSAGE = re.compile(
+    r"\((LOT_SIZE|MARKET_LOT_SIZE|PRICE_FILTER|NOTIONAL|MAX_NUM_ORDERS)\)"
+)
+# Checked by the matching engine, not the API: Binance answers its failure with -2010.
+_ENGINE_FILTERS = ("MAX_NUM_ORDERS",)
 
 
 def translate(exc: ccxt.BaseError, endpoint: str, venue: Venue) -> Reply | Drop:
@@ -26,18 +31,21 @@ def translate(exc: ccxt.BaseError, endpoint: str, venue: Venue) -> Reply | Drop:
     if isinstance(exc, ccxt.DDoSProtection):
         retry = venue.exchange.last_response_headers.get("Retry-After")
         seconds = int(retry) if retry else math.ceil(60 - venue.clock.time() % 60)
+        if "-1015" in text:
+            return too_many_orders(text, seconds)
         return too_many(seconds, venue.exchange)
     if isinstance(exc, ccxt.RequestTimeout):
-        return error(
-            503,
-            -1007,
-            "Timeout waiting for response from backend server. Send status unknown;"
-            " execution status unknown.",
-        )
+        return error(503, -1007, BACKEND_TIMEOUT.removeprefix("-1007 "))
+    if isinstance(exc, ccxt.OnMaintenance):
+        return maintenance()
     if isinstance(exc, ccxt.ExchangeNotAvailable):
         return Reply(503, "Service Unavailable")
+    if isinstance(exc, ccxt.InvalidNonce):
+        return error(400, -1021, OUTSIDE_RECV_WINDOW.removeprefix("-1021 "))
     if isinstance(exc, ccxt.NetworkError):
         return Drop()
+    if type(exc) is ccxt.OperationFailed:
+        return error(500, -1001, INTERNAL_ERROR.removeprefix("-1001 "))
     if isinstance(exc, ccxt.InsufficientFunds):
         return error(400, -2010, "Account has insufficient balance for requested action.")
     if isinstance(exc, ccxt.OrderImmediatelyFillable):
@@ -50,12 +58,12 @@ def translate(exc: ccxt.BaseError, endpoint: str, venue: Venue) -> Reply | Drop:
         return error(400, -2013, "Order does not exist.")
     if isinstance(exc, ccxt.BadSymbol):
         return error(400, -1121, "Invalid symbol.")
+    found = _FILTER_IN_MESSAGE.search(text)
+    if found and isinstance(exc, ccxt.InvalidOrder | ccxt.BadRequest):
+        name = found.group(1)
+        name = venue.notional_filter if name == "NOTIONAL" else name
+        return error(400, -2010 if name in _ENGINE_FILTERS else -1013, f"Filter failure: {name}")
     if isinstance(exc, ccxt.InvalidOrder):
-        found = _FILTER_IN_MESSAGE.search(text)
-        if found:
-            name = found.group(1)
-            name = venue.notional_filter if name == "NOTIONAL" else name
-            return error(400, -1013, f"Filter failure: {name}")
         if ": price " in text and "must be positive" in text:
             return error(400, -1013, "Invalid price.")
         if ": amount " in text and "must be positive" in text:

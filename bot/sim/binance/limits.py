@@ -1,6 +1,7 @@
-"""Request weight and transport trouble: the 429 Binance answers (-1003, `Retry-After`) when the
-sim's weight budget runs out, endpoint weights the sim has no unified method for, and `HttpFaults`
-(429 bursts, 503s, late replies) drawn request by request.
+"""Request weight and transport trouble: the 429s Binance answers (-1003 when the sim's weight
+budget runs out, -1015 when its order rate does; `Retry-After`), endpoint weights (for the
+endpoints the sim has no unified method for, and for requests refused before they reach it), and
+`HttpFaults` (429 bursts, 503s, late replies) drawn request by request.
 """
 
 from __future__ import annotations
@@ -10,10 +11,24 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.sim.binance.params import Params, integer
 from bot.sim.binance.replies import Reply, error
 from bot.sim.exchange import SimExchange
+from bot.sim.faults import order_book_weight
 
 UNLIMITED_WEIGHT = 6000  # what exchangeInfo reports when the scenario sets no weight budget
+
+# Binance's weights of the endpoints by route name, with a symbol (without one, where that weighs
+# more: `_WITHOUT_SYMBOL`): what a request refused before its handler charged it costs.
+_WEIGHTS = {
+    "exchangeInfo": 20,
+    "account": 20,
+    "queryOrder": 4,
+    "openOrders": 6,
+    "allOrders": 20,
+    "myTrades": 20,
+}
+_WITHOUT_SYMBOL = {"ticker24hr": 80, "bookTicker": 4, "tickerPrice": 4, "openOrders": 80}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +105,26 @@ def too_many(retry_after: int, exchange: SimExchange) -> Reply:
         " per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
         {"Retry-After": str(max(retry_after, 1))},
     )
+
+
+def too_many_orders(text: str, retry_after: int) -> Reply:
+    """Binance's 429 for the order rate: -1015 with the limit in its message, `Retry-After`."""
+    message = "Too many new orders" + text.partition("-1015 Too many new orders")[2]
+    return error(429, -1015, message, {"Retry-After": str(max(retry_after, 1))})
+
+
+def endpoint_weight(name: str, params: Params) -> int:
+    """Binance's weight of a request to the route `name` with `params` (1 unless known)."""
+    if name == "depth":
+        try:
+            return order_book_weight(integer(params, "limit"))
+        except Reply:
+            return order_book_weight(None)
+    if name in _WITHOUT_SYMBOL and not params.get("symbol"):
+        return _WITHOUT_SYMBOL[name]
+    if name in ("ticker24hr", "bookTicker", "tickerPrice"):
+        return 2
+    return _WEIGHTS.get(name, 1)
 
 
 def ticker_weight(symbols: Sequence[str] | None) -> int:

@@ -29,19 +29,23 @@ async def server_time(venue: Venue, params: Params) -> dict[str, Any]:
 
 
 async def system_status(venue: Venue, params: Params) -> dict[str, Any]:
-    await venue.exchange.charge("system_status", 1)
-    return {"status": 0, "msg": "normal"}
+    """{"status": 0, "msg": "normal"}, or 1 and "system_maintenance" in a maintenance window."""
+    status: dict[str, Any] = (await venue.exchange.fetch_status())["info"]
+    return status
 
 
 async def exchange_info(venue: Venue, params: Params) -> dict[str, Any]:
     symbols = venue.symbols.asked(params)
     await venue.exchange.charge("load_markets", WEIGHTS["load_markets"])
     wanted = symbols if symbols is not None else list(venue.engine.markets)
+    engine, config = venue.engine, venue.exchange.faults.config
     return wire.exchange_info(
-        (venue.engine.markets[s] for s in wanted),
+        ((engine.markets[s], engine.filters[s]) for s in wanted),
         venue.now_ms(),
         weight_budget(venue.exchange),
         venue.notional_filter,
+        config.orders_per_10s,
+        config.orders_per_day,
     )
 
 

@@ -133,12 +133,13 @@ async def new_order(venue: Venue, params: Params) -> dict[str, Any]:
     elif kind == "LIMIT_MAKER":
         sim_params["postOnly"] = True
     order_type = "market" if kind == "MARKET" else "limit"
+    placed = len(venue.engine.orders)
     try:
         raw = await venue.exchange.create_order(
             symbol, order_type, order_side.value, quantity, price, sim_params
         )
-    except ccxt.RequestTimeout:  # placed, reply lost: keep what a later query must show
-        if quote_qty is not None:
+    except ccxt.OperationFailed:  # placed, then a lost reply or a 5xx: keep what a query shows
+        if quote_qty is not None and len(venue.engine.orders) > placed:
             with contextlib.suppress(ccxt.OrderNotFound):
                 lost = venue.engine.find(client_order_id=client_id, symbol=symbol)
                 venue.quote_qty[lost.id] = quote_qty
@@ -233,6 +234,9 @@ def _base_for_quote(venue: Venue, symbol: str, side: Side, quote: Decimal) -> De
         if left <= 0:
             break
     qty = floor_to_step(qty, market.amount_step)
+    market_step = engine.filters[symbol].market_step
+    if market_step:  # on MARKET_LOT_SIZE's grid too
+        qty = floor_to_step(qty, market_step)
     if qty <= 0:
         raise error(400, -1013, "Filter failure: LOT_SIZE")
     return qty

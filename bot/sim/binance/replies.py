@@ -60,6 +60,12 @@ def unknown_error() -> Reply:
     return error(500, -1000, "An unknown error occured while processing the request.")
 
 
+def maintenance() -> Reply:
+    """What Binance answers while the system is in maintenance: HTTP 503, the message ccxt's
+    binance knows (`ccxt.OnMaintenance`)."""
+    return error(503, 1, "System is under maintenance.")
+
+
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:

@@ -1,6 +1,12 @@
 """The aiohttp server: `BinanceFront` routes Binance's paths to the endpoints of `market` and
-`orders`, checks what every request shares (transport faults, signature, unknown parameters) and
-answers; `start_server` and `serve` run it for one scenario.
+`orders`, checks what every request shares (transport faults, signature, unknown parameters, the
+weight of a refused request) and answers; `start_server` and `serve` run it for one scenario.
+
+A request refused (4xx) before its handler charged it is charged its endpoint's weight, as Binance
+charges it; charging is where the simulator's maintenance windows and weight budget answer, so in
+a maintenance window (`[faults] maintenance`) every request but /sapi/v1/system/status is answered
+503 {"code": 1, "msg": "System is under maintenance."} (ccxt: `OnMaintenance`), whatever its
+parameters. Order replies carry `X-MBX-ORDER-COUNT-10S` and `-1D`.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from bot.clock import Clock, RealClock
 from bot.sim.binance import market, orders
 from bot.sim.binance.auth import SIGNING, Keys
 from bot.sim.binance.errors import translate
-from bot.sim.binance.limits import HttpFaults, TransportFaults
+from bot.sim.binance.limits import HttpFaults, TransportFaults, endpoint_weight
 from bot.sim.binance.params import Params, parse
 from bot.sim.binance.replies import Drop, Reply, error, json_response, unknown_error
 from bot.sim.binance.venue import Venue
@@ -184,6 +190,8 @@ class BinanceFront(Venue):
             )
         self.requests[endpoint.name] += 1
         slow = False
+        charges = self.exchange.faults.charges
+        params: Params = {}
         try:
             slow = self._transport.draw()
             raw_query = request.rel_url.raw_query_string
@@ -205,6 +213,8 @@ class BinanceFront(Venue):
                 raise translate(exc, endpoint.name, self) from None
             response: web.StreamResponse = json_response(body)
         except Reply as reply:
+            if self.exchange.faults.charges == charges:
+                reply = await self._charge_refused(endpoint, params, reply)
             response = reply.response()
         except Drop:
             log.debug("binance_front_dropped", endpoint=endpoint.name)
@@ -217,6 +227,8 @@ class BinanceFront(Venue):
         if slow:
             await asyncio.sleep(self.faults.slow_seconds)
         response.headers["X-MBX-USED-WEIGHT-1M"] = str(self.exchange.faults.weight_used)
+        if endpoint.name == "newOrder":
+            response.headers.update(self.exchange.faults.order_counts())
         log.debug(
             "binance_front_request",
             endpoint=endpoint.name,
@@ -224,6 +236,20 @@ class BinanceFront(Venue):
             status=response.status,
         )
         return response
+
+    async def _charge_refused(self, endpoint: _Endpoint, params: Params, reply: Reply) -> Reply:
+        """Charge a request refused for its parameters, signature or filters before anything
+        charged it, as Binance does; an exhausted weight budget answers (429) instead."""
+        if not 400 <= reply.status < 500 or reply.status == 429:
+            return reply
+        try:
+            await self.exchange.charge_refused(
+                endpoint.name, endpoint_weight(endpoint.name, params)
+            )
+        except ccxt.BaseError as exc:
+            instead = translate(exc, endpoint.name, self)
+            return instead if isinstance(instead, Reply) else reply
+        return reply
 
 
 FRONT = web.AppKey("binance_front", BinanceFront)

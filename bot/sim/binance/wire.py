@@ -1,10 +1,10 @@
 """The simulator's state in Binance spot's REST JSON: pure functions, no I/O (see bot.sim.binance).
 
 Binance prints numbers as strings with eight decimals; these keep the simulator's exact values, so a
-number with more decimals (an unrounded fee, a balance after one) is printed in full. Order and
-trade ids are integers, times integer milliseconds. Field names and shapes follow Binance's spot
-API documentation and what ccxt's `binance.parse_market`, `parse_order`, `parse_trade`,
-`parse_ticker` and `parse_balance` read (ccxt 4.5).
+number with more decimals (a fee when a scenario turns commission rounding off, a balance after
+one) is printed in full. Order and trade ids are integers, times integer milliseconds. Field names
+and shapes follow Binance's spot API documentation and what ccxt's `binance.parse_market`,
+`parse_order`, `parse_trade`, `parse_ticker` and `parse_balance` read (ccxt 4.5).
 """
 
 from __future__ import annotations
@@ -15,16 +15,13 @@ from typing import Any, Literal
 
 from bot.domain.market import ZERO, Level, Market, Side
 from bot.sim.account import Account, OrderStatus, SimOrder, SimTrade
+from bot.sim.filters import Filters
 from bot.sim.model import TapeStats
 from bot.sim.structures import market_id
 
 NotionalFilter = Literal["NOTIONAL", "MIN_NOTIONAL"]
 ORDER_TYPES = ("LIMIT", "LIMIT_MAKER", "MARKET")
 STP_MODE = "EXPIRE_MAKER"  # the matching engine's self-trade prevention, Binance's default
-# Upper limits published in the filters; the simulator enforces none of them.
-MAX_PRICE = Decimal(1_000_000_000)
-MAX_QTY = Decimal(9_000_000_000)
-MAX_NOTIONAL = Decimal(9_000_000_000_000)
 DAY_MS = 24 * 3600 * 1000
 
 _EIGHT = Decimal("1e-8")
@@ -70,15 +67,19 @@ def touch(levels: Sequence[Level]) -> Level:
 # ---- market data ----------------------------------------------------------------------------
 
 
-def symbol_info(m: Market, notional_filter: NotionalFilter = "NOTIONAL") -> dict[str, Any]:
-    """One entry of exchangeInfo's `symbols`: assets, order types and the three filters."""
+def symbol_info(
+    m: Market, f: Filters | None = None, notional_filter: NotionalFilter = "NOTIONAL"
+) -> dict[str, Any]:
+    """One entry of exchangeInfo's `symbols`: assets, order types and the filters the simulator
+    enforces (`f`: none beyond the market's own when None; MAX_NUM_ORDERS only when set)."""
+    f = f or Filters()
     notional: dict[str, Any]
     if notional_filter == "NOTIONAL":
         notional = {
             "filterType": "NOTIONAL",
             "minNotional": fmt(m.min_cost),
             "applyMinToMarket": True,
-            "maxNotional": fmt(MAX_NOTIONAL),
+            "maxNotional": fmt(f.max_cost),
             "applyMaxToMarket": False,
             "avgPriceMins": 5,
         }
@@ -114,16 +115,27 @@ def symbol_info(m: Market, notional_filter: NotionalFilter = "NOTIONAL") -> dict
             {
                 "filterType": "PRICE_FILTER",
                 "minPrice": fmt(m.price_tick),
-                "maxPrice": fmt(MAX_PRICE),
+                "maxPrice": fmt(f.max_price),
                 "tickSize": fmt(m.price_tick),
             },
             {
                 "filterType": "LOT_SIZE",
                 "minQty": fmt(m.min_amount or m.amount_step),
-                "maxQty": fmt(MAX_QTY),
+                "maxQty": fmt(f.max_amount),
                 "stepSize": fmt(m.amount_step),
             },
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": fmt(f.market_min_amount),
+                "maxQty": fmt(f.market_max_amount),
+                "stepSize": fmt(f.market_step),
+            },
             notional,
+            *(
+                [{"filterType": "MAX_NUM_ORDERS", "maxNumOrders": f.max_open_orders}]
+                if f.max_open_orders
+                else []
+            ),
         ],
         "permissions": [],
         "permissionSets": [["SPOT"]],
@@ -133,22 +145,33 @@ def symbol_info(m: Market, notional_filter: NotionalFilter = "NOTIONAL") -> dict
 
 
 def exchange_info(
-    markets: Iterable[Market], now_ms: int, weight_limit: int, notional_filter: NotionalFilter
+    markets: Iterable[tuple[Market, Filters]],
+    now_ms: int,
+    weight_limit: int,
+    notional_filter: NotionalFilter,
+    orders_per_10s: int = 100,
+    orders_per_day: int = 200000,
 ) -> dict[str, Any]:
+    """exchangeInfo: the rate limits (an order limit of 0, none, is left out) and the symbols."""
+
     def limit(kind: str, interval: str, num: int, value: int) -> dict[str, Any]:
         return {"rateLimitType": kind, "interval": interval, "intervalNum": num, "limit": value}
 
+    orders = [
+        limit("ORDERS", interval, num, value)
+        for interval, num, value in (("SECOND", 10, orders_per_10s), ("DAY", 1, orders_per_day))
+        if value
+    ]
     return {
         "timezone": "UTC",
         "serverTime": now_ms,
         "rateLimits": [
             limit("REQUEST_WEIGHT", "MINUTE", 1, weight_limit),
-            limit("ORDERS", "SECOND", 10, 100),
-            limit("ORDERS", "DAY", 1, 200000),
+            *orders,
             limit("RAW_REQUESTS", "MINUTE", 5, 61000),
         ],
         "exchangeFilters": [],
-        "symbols": [symbol_info(m, notional_filter) for m in markets],
+        "symbols": [symbol_info(m, f, notional_filter) for m, f in markets],
     }
 
 
