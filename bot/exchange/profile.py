@@ -23,11 +23,13 @@ class ClientIdRules:
     """How the exchange takes, checks and reports the client order id the bot chooses.
 
     `param`: the key in ccxt's `params` that sends it (ccxt maps the unified `clientOrderId` to
-    the exchange's own field); `lookup_param`: the key that asks for an order by it;
+    the exchange's own field; Coinbase needs its own `client_order_id`); `lookup_param`: the key
+    in `fetch_order`'s params that asks for an order by it, None when `fetch_order` cannot (the
+    exchange's order listings are searched instead, see `ExchangeProfile.scan_filter`);
     `reply_keys`: fields of the exchange's raw reply (`info`) that name the order's client id ahead
-    of ccxt's `clientOrderId`; a `lookup_param` of None: the exchange cannot be asked for an order
-    by client id, so its open and recent closed orders are scanned; `max_length` and `charset` (a
-    regex character class): what the exchange accepts.
+    of ccxt's `clientOrderId`; `prefix`: what ccxt puts before the id it sends (Gate: `t-`), taken
+    off what comes back; `max_length` and `charset` (a regex character class): what the exchange
+    accepts, the prefix included.
     """
 
     param: str = "clientOrderId"
@@ -35,9 +37,35 @@ class ClientIdRules:
     reply_keys: tuple[str, ...] = ()
     max_length: int = 64
     charset: str = "!-~"  # printable ASCII: an exchange's profile narrows it
+    prefix: str = ""
 
     def accepts(self, client_id: str) -> bool:
-        return re.fullmatch(f"[{self.charset}]{{1,{self.max_length}}}", client_id) is not None
+        sent = self.prefix + client_id
+        return re.fullmatch(f"[{self.charset}]{{1,{self.max_length}}}", sent) is not None
+
+    def ours(self, reported: str | None) -> str | None:
+        """A client id as the exchange reports it, without the prefix ccxt added."""
+        if reported and self.prefix and reported.startswith(self.prefix):
+            return reported[len(self.prefix) :]
+        return reported
+
+    @property
+    def compact(self) -> bool:
+        """Whether ids must be short (Kraken's free-text ids: 18 characters): numbers in base
+        36 and a shorter nonce."""
+        return self.max_length - len(self.prefix) < 26
+
+    def rebalance_prefix(self, tag: str, rebalance_id: int, nonce: str) -> str:
+        """`<instance tag>-<rebalance><nonce>`, the start of every client id of one rebalance."""
+        if self.compact:
+            return self.join(tag, _b36(rebalance_id) + nonce[:2])
+        return self.join(tag, f"{rebalance_id}{nonce}")
+
+    def leg_key(self, prefix: str, seq: int) -> str:
+        return self.join(prefix, _b36(seq) if self.compact else str(seq))
+
+    def child_id(self, leg_key: str, n: int) -> str:
+        return f"{leg_key}c{_b36(n) if self.compact else n}"
 
     @property
     def separator(self) -> str:
@@ -95,6 +123,19 @@ class ExchangeProfile:
     trades_page: int = 50
     # Whether the exchange's tickers carry the best bid and ask (else prices come from books).
     tickers_bid_ask: bool = True
+    # Where `fetch_order` cannot ask by client id (`client_id.lookup_param` None): the params key
+    # that filters the order listings by client id (Bybit: orderLinkId, Kraken: clientOrderId),
+    # or None when the listings must be read whole and searched (Coinbase).
+    scan_filter: str | None = None
+    # The listing of finished orders, cancelled ones included (Bybit's fetch_closed_orders holds
+    # filled orders only: fetch_canceled_and_closed_orders).
+    closed_orders_method: str = "fetch_closed_orders"
+    # ccxt exception classes (by name) a cancel of an order that is already final raises: the
+    # order's final state is then read (Coinbase: BadRequest; Gate: InvalidOrder).
+    cancel_final_errors: tuple[str, ...] = ("OrderNotFound",)
+    # Read a leg's trades order by order (ccxt's fetch_order_trades) rather than by time: exact
+    # where the exchange pages its trade history newest first or by cursor.
+    trades_by_order: bool = False
     # The trade-query parameter that starts a page at a trade id (Binance: fromId), for
     # exchanges whose trade ids increase: pages then never lose trades of one millisecond.
     # None: pages start at the last trade's time.
@@ -117,3 +158,13 @@ class ExchangeProfile:
     def is_auth_failure(self, exc: Exception) -> bool:
         text = str(exc).replace(" ", "")
         return any(marker.replace(" ", "") in text for marker in self.auth_error_markers)
+
+
+def _b36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out

@@ -206,7 +206,7 @@ class Executor:
         """Place one child and see it to a final state, each step a transition of its life
         (`bot.domain.lifecycle`) recorded as it happens. Returns how it ended."""
         report.children += 1
-        client_id = f"{report.key}c{report.children}"
+        client_id = self.gateway.profile.client_id.child_id(report.key, report.children)
         request = OrderRequest(
             client_id=client_id,
             symbol=market.symbol,

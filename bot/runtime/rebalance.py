@@ -132,7 +132,7 @@ class Rebalancer:
         # A fresh nonce per rebalance: client ids stay unique even if the journal is restored from
         # a backup and its rebalance ids start again.
         ids = self.gateway.profile.client_id
-        prefix = ids.join(tag, f"{rid}{secrets.token_hex(2)}")
+        prefix = ids.rebalance_prefix(tag, rid, secrets.token_hex(2))
         start: Mapping[str, Decimal] | None = None  # free balances before the first wave
         try:
             for wave in waves(plan.legs):
@@ -142,7 +142,7 @@ class Rebalancer:
                 tasks = []
                 for original, leg, budget in zip(wave, fitted, budgets, strict=True):
                     seq = seqs[id(original)]
-                    key = ids.join(prefix, str(seq))
+                    key = ids.leg_key(prefix, seq)
                     arrival = snap.books[leg.symbol].mid
                     assert arrival is not None
                     journal.start_leg(
