@@ -19,6 +19,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -169,27 +170,53 @@ class Gateway(Transport):
         if param is None:
             return await self._scan(symbol, client_id)
         try:
-            raw = await self._call("fetch_order", client_id, symbol, {param: client_id})
+            sent = self.sent_client_id(client_id)
+            raw = await self._call("fetch_order", sent, symbol, {param: sent})
         except OrderUnknown:
             return None
         return self._order(raw)
 
     async def _scan(self, symbol: str, client_id: str) -> OrderReport | None:
-        for found in await self.fetch_open_orders(symbol):
+        """The order among the exchange's open, then recent finished orders, asked for by client
+        id where the listings filter by it (the profile's `scan_filter`)."""
+        key = self.profile.scan_filter
+        params: dict[str, Any] = {} if key is None else {key: self.sent_client_id(client_id)}
+        for found in await self.fetch_open_orders(symbol, params):
             if found.client_id == client_id:
                 return found
-        for raw in await self._call("fetch_closed_orders", symbol, None, SCAN_CLOSED):
-            found = self._order(raw)
+        for found in await self._finished_orders(symbol, params):
             if found.client_id == client_id:
                 return found
         return None
 
-    async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
-        raw = await self._call("fetch_open_orders", symbol)
+    async def _finished_orders(
+        self, symbol: str, params: Mapping[str, Any] | None = None
+    ) -> list[OrderReport]:
+        """Recent filled and cancelled orders on `symbol`, by the profile's listing."""
+        method = self.profile.closed_orders_method
+        extra = (dict(params),) if params else ()
+        raw = await self._call(method, symbol, None, SCAN_CLOSED, *extra)
+        return [self._order(r, method) for r in raw]
+
+    def sent_client_id(self, client_id: str) -> str:
+        """A client id as the exchange holds it (with the prefix ccxt adds, Gate's `t-`)."""
+        return self.profile.client_id.prefix + client_id
+
+    async def fetch_open_orders(
+        self, symbol: str | None = None, params: Mapping[str, Any] | None = None
+    ) -> list[OrderReport]:
+        if params:
+            raw = await self._call("fetch_open_orders", symbol, None, None, dict(params))
+        else:
+            raw = await self._call("fetch_open_orders", symbol)
         return [self._order(o) for o in raw]
 
     def _order(self, raw: Mapping[str, Any], method: str = "order") -> OrderReport:
-        return self._decode(method, order_from_ccxt, raw, self.profile.client_id.reply_keys)
+        rules = self.profile.client_id
+        report = self._decode(method, order_from_ccxt, raw, rules.reply_keys)
+        if rules.prefix and report.client_id:
+            return replace(report, client_id=rules.ours(report.client_id))
+        return report
 
     async def fetch_my_trades(
         self,
@@ -199,7 +226,18 @@ class Gateway(Transport):
         params: Mapping[str, Any] | None = None,
     ) -> list[FillReport]:
         raw = await self._call("fetch_my_trades", symbol, since_ms, limit, dict(params or {}))
-        return [self._decode("fetch_my_trades", fill_from_ccxt, t) for t in raw]
+        return [self._fill("fetch_my_trades", t) for t in raw]
+
+    async def fetch_order_trades(self, symbol: str, exchange_id: str) -> list[FillReport]:
+        """One order's trades (ccxt's fetch_order_trades)."""
+        raw = await self._call("fetch_order_trades", exchange_id, symbol)
+        return [self._fill("fetch_order_trades", t) for t in raw]
+
+    def _fill(self, method: str, raw: Mapping[str, Any]) -> FillReport:
+        fill = self._decode(method, fill_from_ccxt, raw)
+        if self.profile.client_id.prefix and fill.client_id:
+            return replace(fill, client_id=self.profile.client_id.ours(fill.client_id))
+        return fill
 
     async def exchange_status(self) -> str | None:
         """What the exchange says of itself ('ok', 'maintenance', ...), or None when it has no
@@ -357,12 +395,13 @@ class Gateway(Transport):
             return False
         try:
             listed = await self.fetch_open_orders(symbol)
-            method = "fetch_closed_orders" if has.get("fetchClosedOrders") else "fetch_orders"
-            recent = await self._call(method, symbol, None, 100)
+            if has.get("fetchClosedOrders"):
+                listed += await self._finished_orders(symbol)
+            else:
+                listed += [self._order(r) for r in await self._call("fetch_orders", symbol)]
         except GatewayError as exc:
             raise AmbiguousOrder(f"{client_id} on {symbol}: cannot list the orders: {exc}") from exc
-        ids = {o.client_id for o in listed} | {self._order(r).client_id for r in recent}
-        return client_id not in ids
+        return client_id not in {o.client_id for o in listed}
 
     @property
     def receive_window(self) -> float | None:
@@ -387,15 +426,23 @@ class Gateway(Transport):
                 f" cannot be asked: {exc}"
             ) from exc
 
-    async def cancel_order(self, symbol: str, exchange_id: str) -> OrderReport | None:
+    async def cancel_order(
+        self, symbol: str, exchange_id: str, client_id: str | None = None
+    ) -> OrderReport | None:
         """Cancel; returns the final report, or None when the exchange does not know the order.
 
         The cancel reply is used when the profile says cancel replies are final and this one is a
-        complete, final order; otherwise one more query asks for the order's final state.
+        complete, final order; otherwise one more query asks for the order's final state (by
+        client id where the exchange cannot be asked by order id). A refusal the profile says
+        means "already final" (`cancel_final_errors`) leads to that query too.
         """
         raw: Any = None
-        with contextlib.suppress(OrderUnknown):  # already filled or cancelled: query below
+        try:
             raw = await self._call("cancel_order", exchange_id, symbol)
+        except GatewayError as exc:  # already filled or cancelled: query below
+            final = self.profile.cancel_final_errors
+            if not any(c.__name__ in final for c in type(exc.__cause__).__mro__):
+                raise
         if (
             self.profile.cancel_reply_final
             and isinstance(raw, dict)
@@ -403,6 +450,8 @@ class Gateway(Transport):
             and raw.get("filled") is not None
         ):
             return self._order(raw, "cancel_order")
+        if self.profile.client_id.lookup_param is None and client_id is not None:
+            return await self._scan(symbol, client_id)
         try:
             raw = await self._call("fetch_order", exchange_id, symbol)
         except OrderUnknown:

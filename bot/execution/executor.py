@@ -301,7 +301,9 @@ class Executor:
         order = order.cancelling()
         self.recorder.child_state(order)
         for attempt in range(1, CANCEL_ATTEMPTS + 1):
-            final = await self.gateway.cancel_order(market.symbol, placed.exchange_id)
+            final = await self.gateway.cancel_order(
+                market.symbol, placed.exchange_id, order.client_id
+            )
             if final is None:  # unknown by its id: ask by our client id
                 final = await self.gateway.fetch_order(market.symbol, order.client_id)
             if final is not None:

@@ -76,6 +76,8 @@ async def fetch_fills(
     exchange says it filled), read from `since_ms` on the exchange's clock, page after page
     (the profile's page size, whatever the exchange caps it at) until every order's trades
     add up to its filled amount. Returns the trades and whether they are complete."""
+    if gateway.profile.trades_by_order:
+        return await _fetch_by_order(gateway, symbol, filled)
     found: dict[str, FillReport] = {}
     seen: set[str] = set()
     cursor = since_ms
@@ -103,6 +105,18 @@ async def fetch_fills(
             # The next page starts at the last trade's time (that millisecond's trades are
             # read again, and skipped as seen); a page all of one millisecond moves one on.
             cursor = max(stamps) if max(stamps) > cursor else cursor + 1
+    return sorted(found.values(), key=_trade_order), _covered(found.values(), filled)
+
+
+async def _fetch_by_order(
+    gateway: Gateway, symbol: str, filled: Mapping[str, Decimal]
+) -> tuple[list[FillReport], bool]:
+    """Each filled order's trades, asked for order by order."""
+    found: dict[str, FillReport] = {}
+    for order_id, amount in filled.items():
+        if amount > ZERO:
+            trades = await gateway.fetch_order_trades(symbol, order_id)
+            found.update({t.trade_id: t for t in trades if t.exchange_order_id == order_id})
     return sorted(found.values(), key=_trade_order), _covered(found.values(), filled)
 
 

@@ -325,7 +325,9 @@ class Daemon:
             return
         for order in open_orders:
             if order.client_id and order.client_id.startswith(tag):
-                final = await self.gateway.cancel_order(order.symbol, order.exchange_id)
+                final = await self.gateway.cancel_order(
+                    order.symbol, order.exchange_id, order.client_id
+                )
                 known = self.journal.order(order.client_id)
                 if final is not None and known is not None:
                     child = known.child()

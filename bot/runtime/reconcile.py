@@ -108,7 +108,7 @@ async def reconcile(
     for child, live in still_open:
         child = child.cancelling()
         journal.child_state(child)
-        final = await gateway.cancel_order(live.symbol, live.exchange_id)
+        final = await gateway.cancel_order(live.symbol, live.exchange_id, child.client_id)
         if final is None:
             final = await gateway.fetch_order(live.symbol, child.client_id)
         if final is not None:
