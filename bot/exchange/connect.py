@@ -90,9 +90,13 @@ def enable_sandbox(exchange: Any) -> None:
         ) from None
 
 
-def enable_demo(exchange: Any) -> None:
+def enable_demo(exchange: Any, profile: ExchangeProfile | None = None) -> None:
     """Switch a ccxt exchange to its demo-trading environment, or refuse clearly when it has
-    none (ccxt's `enable_demo_trading`: Binance, Bybit, Bitget, or a `demo` URL)."""
+    none (ccxt's `enable_demo_trading`: Binance, Bybit, Bitget, or a `demo` URL; the sandbox
+    switch where the profile says that is the exchange's demo trading: OKX)."""
+    if profile is not None and profile.demo_via_sandbox:
+        enable_sandbox(exchange)
+        return
     own = getattr(type(exchange), "enable_demo_trading", None)
     base = getattr(ccxt_async.Exchange, "enable_demo_trading", None)
     if own is base and not (getattr(exchange, "urls", None) or {}).get("demo"):

@@ -134,8 +134,12 @@ class Gateway(Transport):
         return self._decode("fetch_balance", balances_from_ccxt, await self._call("fetch_balance"))
 
     async def fetch_order_book(self, symbol: str, depth: int | None = None) -> OrderBook:
-        raw = await self._call("fetch_order_book", symbol, depth)
-        return self._decode("fetch_order_book", book_from_ccxt, symbol, raw)
+        asked = self.profile.book_depth(depth)
+        raw = await self._call("fetch_order_book", symbol, asked)
+        book = self._decode("fetch_order_book", book_from_ccxt, symbol, raw)
+        if depth is None or asked == depth:
+            return book
+        return OrderBook(symbol, book.bids[:depth], book.asks[:depth])
 
     async def fetch_order_books(
         self, symbols: Iterable[str], depth: int | None = None
@@ -288,7 +292,9 @@ class Gateway(Transport):
             raise OrderRejected(f"{request.symbol} {request.client_id}: {reason}; not sent")
         params: dict[str, Any] = {self.profile.client_id.param: request.client_id}
         if request.post_only:
-            params["postOnly"] = True
+            params.update(self.profile.post_only_params)
+        elif request.time_in_force is TimeInForce.IOC:
+            params.update(self.profile.ioc_params)
         elif request.time_in_force is not TimeInForce.GTC:
             params["timeInForce"] = request.time_in_force.value
         # Exact text, never a float: ccxt rounds a string amount (to the step, toward zero) and a

@@ -136,6 +136,20 @@ class ExchangeProfile:
     # Read a leg's trades order by order (ccxt's fetch_order_trades) rather than by time: exact
     # where the exchange pages its trade history newest first or by cursor.
     trades_by_order: bool = False
+    # The params that make a limit order post-only, and immediate-or-cancel (ccxt's unified ones
+    # unless an exchange needs its own).
+    post_only_params: Mapping[str, Any] = field(default_factory=lambda: {"postOnly": True})
+    ioc_params: Mapping[str, Any] = field(default_factory=lambda: {"timeInForce": "IOC"})
+    # Where the exchange takes a trade's fee: "received" (the asset the fill delivers: Binance,
+    # OKX, Bybit...) or "quote" (Kraken, Coinbase). The bot reads fees from the trades either
+    # way; the simulator charges them here when it presents this exchange.
+    fees_in: str = "received"
+    # The order-book depths the exchange serves (KuCoin: 20 or 100); empty: any. A request for
+    # another depth asks for the next one up and keeps what was asked for.
+    book_depths: tuple[int, ...] = ()
+    # Demo trading is ccxt's sandbox switch (OKX: a header on the live host), not
+    # `enable_demo_trading`.
+    demo_via_sandbox: bool = False
     # The trade-query parameter that starts a page at a trade id (Binance: fromId), for
     # exchanges whose trade ids increase: pages then never lose trades of one millisecond.
     # None: pages start at the last trade's time.
@@ -154,6 +168,16 @@ class ExchangeProfile:
         if self.receive_window_option is not None and self.receive_window is not None:
             out[self.receive_window_option] = round(self.receive_window * 1000)
         return out
+
+    def __post_init__(self) -> None:
+        if self.fees_in not in ("received", "quote"):
+            raise ValueError(f"{self.id}: fees_in must be 'received' or 'quote'")
+
+    def book_depth(self, depth: int | None) -> int | None:
+        """The depth to ask the exchange for, to get at least `depth` levels."""
+        if depth is None or not self.book_depths:
+            return depth
+        return next((d for d in sorted(self.book_depths) if d >= depth), max(self.book_depths))
 
     def is_auth_failure(self, exc: Exception) -> bool:
         text = str(exc).replace(" ", "")

@@ -105,7 +105,7 @@ def build_backend(settings: Settings, *, live_confirmed: bool = False) -> Backen
     if ex.mode is Mode.TESTNET:
         enable_sandbox(exchange)
     elif ex.mode is Mode.DEMO:
-        enable_demo(exchange)
+        enable_demo(exchange, profile)
     elif ex.mode is Mode.LIVE:
         _verified(ex.id, ex.allow_unverified)
     if ex.api_url:  # after the sandbox switch, which rewrites the URLs

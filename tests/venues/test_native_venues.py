@@ -157,7 +157,7 @@ async def test_a_cancel_of_an_order_already_filled_reads_its_final_state(name: s
     placed = await gateway.place_order(
         request(cid, Side.BUY, "0.01", book.best_ask, TimeInForce.IOC)
     )
-    final = await gateway.cancel_order("BTC/USDT", placed.exchange_id)
+    final = await gateway.cancel_order("BTC/USDT", placed.exchange_id, cid)
     assert final is not None
     assert (final.status, final.filled) == (OrderStatus.CLOSED, D("0.01"))
     await gateway.close()
