@@ -20,8 +20,9 @@ Everything below this module takes the values it needs, not the settings.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,9 @@ def build_backend(settings: Settings, *, live_confirmed: bool = False) -> Backen
     ex = settings.exchange
     retry = RetryPolicy(attempts=ex.retries)
     if ex.mode is Mode.SIM:
-        return _sim(settings.resolve(settings.sim.scenario), settings.sim.time, retry)
+        return _sim(
+            settings.resolve(settings.sim.scenario), settings.sim.time, retry, profile_for(ex.id)
+        )
     if ex.mode is Mode.LIVE and not live_confirmed:
         raise ConfigError(
             [
@@ -188,13 +191,48 @@ def _credentials(ex: ExchangeSettings) -> dict[str, str]:
     return found
 
 
-def _sim(scenario_path: Path, time: SimTime, retry: RetryPolicy) -> Backend:
+def presented(profile: ExchangeProfile) -> ExchangeProfile:
+    """The simulator's profile when it presents `profile`'s exchange: the simulator's order
+    semantics (lookups by client id, final cancel replies) under that exchange's client-id
+    length and charset, tickers, fee currency and book depths. ccxt's client-id prefix is
+    not sent to the simulator, so its room is left free."""
+    rules = profile.client_id
+    client_id = replace(
+        SIMULATED.client_id,
+        max_length=rules.max_length - len(rules.prefix),
+        charset=rules.charset,
+    )
+    return replace(
+        SIMULATED,
+        client_id=client_id,
+        tickers_bid_ask=profile.tickers_bid_ask,
+        fees_in=profile.fees_in,
+        book_depths=profile.book_depths,
+    )
+
+
+def _pattern(profile: ExchangeProfile) -> str:
+    """The regular expression a client id must match on the exchange `profile` describes."""
+    return f"[{profile.client_id.charset}]{{1,{profile.client_id.max_length}}}"
+
+
+def _sim(scenario_path: Path, time: SimTime, retry: RetryPolicy, shown: ExchangeProfile) -> Backend:
+    """The simulated exchange from a scenario, answering with the rules of the exchange the
+    configuration names (`shown`)."""
     scenario = load_scenario(scenario_path)
     clock: Clock = VirtualClock(scenario.start) if time is SimTime.VIRTUAL else RealClock()
     exchange = SimExchange.from_scenario(scenario, clock)
     exchange.number = str  # as every ccxt client the bot makes: exact text, not floats
-    gateway = _gateway(exchange, SIMULATED, clock, retry, SIM_REQUESTS_PER_SECOND)
-    return Backend(exchange, clock, gateway, f"simulated exchange, scenario {scenario.name}")
+    profile = presented(shown)
+    exchange.present(
+        client_id_pattern=_pattern(profile),
+        tickers_bid_ask=profile.tickers_bid_ask,
+        fees_in_quote=profile.fees_in == "quote",
+        book_depths=profile.book_depths,
+    )
+    gateway = _gateway(exchange, profile, clock, retry, SIM_REQUESTS_PER_SECOND)
+    where = f"simulated exchange, scenario {scenario.name}, with {shown.id}'s rules"
+    return Backend(exchange, clock, gateway, where)
 
 
 def _paper(settings: Settings, public: Any, retry: RetryPolicy) -> Backend:
@@ -212,8 +250,12 @@ def _paper(settings: Settings, public: Any, retry: RetryPolicy) -> Backend:
     paper = PaperExchange(public, balances, clock=clock, depth=settings.execution.book_depth)
     paper.number = str
     paper.state_path = state
+    profile = presented(profile_for(settings.exchange.id))
+    paper.engine.fees_in_quote = profile.fees_in == "quote"
+    paper.engine.client_id_pattern = re.compile(_pattern(profile))
+    paper.book_depths = profile.book_depths
     paper.save_state()
-    gateway = _gateway(paper, SIMULATED, clock, retry, None, _fees(settings.exchange))
+    gateway = _gateway(paper, profile, clock, retry, None, _fees(settings.exchange))
     return Backend(paper, clock, gateway, f"paper trading (dry run) on {public.id} public data")
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -72,6 +73,8 @@ class SimExchange(SimAccountApi[MatchingEngine]):
             exchange_id,
         )
         self.has["fetchStatus"] = True
+        self.tickers_bid_ask = True
+        self.book_depths: tuple[int, ...] = ()
         self._nonce = 0
         self._late: ccxt.BaseError | None = None  # the error of an executed call, to raise
 
@@ -93,6 +96,24 @@ class SimExchange(SimAccountApi[MatchingEngine]):
         exchange = cls(engine, clock, faults)
         exchange.max_trades_page = scenario.max_trades_page
         return exchange
+
+    def present(
+        self,
+        *,
+        client_id_pattern: str | None = None,
+        tickers_bid_ask: bool = True,
+        fees_in_quote: bool = False,
+        book_depths: tuple[int, ...] = (),
+    ) -> None:
+        """Answer with another exchange's rules (sim mode for a configuration that names it):
+        client order ids must match `client_id_pattern` (else refused, as that exchange
+        would); tickers carry no bid or ask; fees are taken in the quote; order books are
+        served only at `book_depths` levels."""
+        if client_id_pattern is not None:
+            self.engine.client_id_pattern = re.compile(client_id_pattern)
+        self.tickers_bid_ask = tickers_bid_ask
+        self.engine.fees_in_quote = fees_in_quote
+        self.book_depths = book_depths
 
     # ---- plumbing ---------------------------------------------------------------------------
 
@@ -215,6 +236,10 @@ class SimExchange(SimAccountApi[MatchingEngine]):
         self, symbol: str, limit: int | None = None, params: Params = None
     ) -> dict[str, Any]:
         self.market(symbol)
+        if self.book_depths and limit not in self.book_depths:
+            raise ccxt.BadRequest(
+                f"{self.id} serves order books of {self.book_depths} levels, not {limit}"
+            )
         await self._call("fetch_order_book", order_book_weight(limit))
         bids, asks = self.engine.book(symbol)
         if limit is not None:
@@ -255,9 +280,12 @@ class SimExchange(SimAccountApi[MatchingEngine]):
     def _ticker(self, symbol: str) -> dict[str, Any]:
         bids, asks = self.engine.book(symbol)
         stats = self.engine.books[symbol].stats
-        return structures.ticker_dict(
+        ticker = structures.ticker_dict(
             symbol, bids, asks, stats, self.milliseconds(), number=self._number()
         )
+        if not self.tickers_bid_ask:
+            ticker.update(bid=None, ask=None, bidVolume=None, askVolume=None)
+        return ticker
 
     async def close(self) -> None:
         """Nothing to release; present because every ccxt async exchange must be closed."""

@@ -112,6 +112,11 @@ class Matcher(Generic[B]):
         self.fee_discount = ZERO
         # Decimals a commission is rounded to (half up), or None: exact.
         self.commission_decimals: int | None = None
+        # Fees taken in the market's quote, a buy's on top of its cost (Kraken, Coinbase), rather
+        # than out of the asset received.
+        self.fees_in_quote = False
+        # What a client order id must match (Binance's rule unless an exchange's is presented).
+        self.client_id_pattern = CLIENT_ORDER_ID
         self.filters: dict[str, Filters] = {}
         self.orders: dict[str, SimOrder] = {}
         self.trades: list[SimTrade] = []
@@ -220,10 +225,11 @@ class Matcher(Generic[B]):
             len(self._resting[symbol]),
         )
         if client_order_id is not None:
-            if not CLIENT_ORDER_ID.match(client_order_id):
+            if not self.client_id_pattern.fullmatch(client_order_id):
                 raise self._invalid(
                     symbol,
-                    f"clientOrderId {client_order_id!r} must match {CLIENT_ORDER_ID.pattern}",
+                    f"clientOrderId {client_order_id!r} must match"
+                    f" {self.client_id_pattern.pattern}",
                 )
             if any(o.is_open for o in self._by_client.get(client_order_id, ())):
                 raise ccxt.DuplicateOrderId(
@@ -240,6 +246,8 @@ class Matcher(Generic[B]):
                 )
         walk = self._walkable(book, side, price)
         need = self._funds_needed(market, side, amount, price, walk)
+        if self.fees_in_quote and side is Side.BUY:  # the fee is held with the cost
+            need += need * market.max_fee
         spends = market.quote if side is Side.BUY else market.base
         have = self.account.free.get(spends, ZERO)
         if have < need:
@@ -261,7 +269,7 @@ class Matcher(Generic[B]):
             time_in_force=time_in_force,
             post_only=post_only,
             timestamp=self.now_ms,
-            fee_currency=market.base if side is Side.BUY else market.quote,
+            fee_currency=market.quote if self.fees_in_quote or side is Side.SELL else market.base,
             seq=seq,
             locked=need,
             last_update_timestamp=self.now_ms,
@@ -371,7 +379,11 @@ class Matcher(Generic[B]):
         rate = market.taker_fee if taker else market.maker_fee
         received, got = (market.base, qty) if order.side is Side.BUY else (market.quote, cost)
         paid_in, fee = self._fee_in_asset(market, cost * rate)
-        if paid_in is None:  # the fee comes out of what the fill delivers
+        held = ZERO  # a buy's fee in the quote, paid from what the order holds
+        if paid_in is None and self.fees_in_quote and order.side is Side.BUY:
+            paid_in, fee = market.quote, self._commission(cost * rate)
+            held = fee
+        elif paid_in is None:  # the fee comes out of what the fill delivers
             paid_in, fee = received, self._commission(got * rate)
             got -= fee
         else:
@@ -379,8 +391,9 @@ class Matcher(Generic[B]):
             order.other_fees[paid_in] = order.other_fees.get(paid_in, ZERO) + fee
         if order.side is Side.BUY:
             release = qty * order.price if order.price is not None else cost
-            self.account.spend_locked(market.quote, release)
+            self.account.spend_locked(market.quote, release + held)
             self.account.credit(market.quote, release - cost)
+            release += held
         else:
             release = qty
             self.account.spend_locked(market.base, qty)
@@ -388,7 +401,7 @@ class Matcher(Generic[B]):
         order.locked -= release
         order.filled += qty
         order.cost += cost
-        if paid_in == received:
+        if paid_in == order.fee_currency:
             order.fee += fee
         order.last_trade_timestamp = order.last_update_timestamp = self.now_ms
         trade = SimTrade(

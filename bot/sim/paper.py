@@ -164,6 +164,8 @@ class PaperExchange(SimAccountApi[Matcher[ObservedBook]]):
             if capability in public_has:
                 self.has[capability] = public_has[capability]
         self._tickets: dict[str, int] = {}
+        # The order-book depths the real exchange serves (KuCoin: 20, 100); empty: any.
+        self.book_depths: tuple[int, ...] = ()
 
     @classmethod
     def from_ccxt(
@@ -201,7 +203,10 @@ class PaperExchange(SimAccountApi[Matcher[ObservedBook]]):
     async def _observe(self, symbol: str, limit: int | None) -> Mapping[str, Any]:
         """Fetch `symbol`'s real book, install it, fill our resting orders it crosses."""
         ticket = self._tickets[symbol] = self._tickets.get(symbol, 0) + 1
-        raw: Mapping[str, Any] = await self._public("fetch_order_book", symbol, limit)
+        asked = limit
+        if limit is not None and self.book_depths:  # the depths the exchange serves
+            asked = next((d for d in sorted(self.book_depths) if d >= limit), None)
+        raw: Mapping[str, Any] = await self._public("fetch_order_book", symbol, asked)
         self._set_time()
         book = self.engine.books[symbol]
         if ticket > book.ticket:
