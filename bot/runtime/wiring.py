@@ -96,7 +96,7 @@ def build_backend(settings: Settings, *, live_confirmed: bool = False) -> Backen
         public = ccxt_client(
             ex.id, profile, timeout=ex.timeout, options=ex.options, api_url=ex.api_url
         )
-        return _paper(settings, public, retry)
+        return paper_backend(settings, public, retry)
     exchange = ccxt_client(
         ex.id,
         profile,
@@ -235,9 +235,10 @@ def _sim(scenario_path: Path, time: SimTime, retry: RetryPolicy, shown: Exchange
     return Backend(exchange, clock, gateway, where)
 
 
-def _paper(settings: Settings, public: Any, retry: RetryPolicy) -> Backend:
+def paper_backend(settings: Settings, public: Any, retry: RetryPolicy | None = None) -> Backend:
     """Real public data, simulated fills. The paper balances start from `[paper] balances` and
-    are kept in a state file beside the journal, so a restart continues the same account."""
+    are kept in a state file beside the journal, so a restart continues the same account.
+    `public`: the exchange's ccxt client, without credentials (it is only asked public data)."""
     if not settings.paper.balances:
         raise ConfigError(
             ["paper.balances: paper trading needs starting balances, e.g. { USDT = 10000 }"]
@@ -255,6 +256,7 @@ def _paper(settings: Settings, public: Any, retry: RetryPolicy) -> Backend:
     paper.engine.client_id_pattern = re.compile(_pattern(profile))
     paper.book_depths = profile.book_depths
     paper.save_state()
+    retry = retry or RetryPolicy(attempts=settings.exchange.retries)
     gateway = _gateway(paper, profile, clock, retry, None, _fees(settings.exchange))
     return Backend(paper, clock, gateway, f"paper trading (dry run) on {public.id} public data")
 
