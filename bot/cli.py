@@ -1,6 +1,7 @@
 """The `rebalance-bot` command line.
 
-Exit codes: 0 done, 2 bad input (configuration, snapshot, arguments), 1 anything unexpected.
+Exit codes: 0 done, 2 bad input (configuration, snapshot, arguments), 1 anything unexpected,
+3 halted (`run --once` / `--until-balanced`), 4 another bot holds the journal, 130 SIGINT.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import typer
 from rich.console import Console
 
 from bot import __version__
-from bot.errors import BotError, ConfigError
+from bot.errors import BotError, ConfigError, InstanceLocked
 from bot.execution.reports import LegReport
 from bot.journal import Journal
 from bot.observability import configure_logging, get_logger, register_secrets
@@ -144,6 +145,8 @@ def run(
         )
     except ConfigError as exc:
         _fail(exc.problems)
+    except InstanceLocked as exc:
+        _fail([str(exc)], code=4)
     except BotError as exc:
         _fail([str(exc)], code=1)
     except KeyboardInterrupt:

@@ -8,6 +8,8 @@
     │   └── ScenarioError        a simulator scenario file is invalid
     ├── SnapshotError            a snapshot file cannot be read or is inconsistent
     ├── JournalError             the journal cannot be opened, read or written
+    │   ├── InstanceLocked       another process holds the journal: one bot per journal
+    │   └── JournalIdentityError a new journal on an account with a bot's history
     ├── GatewayError             an exchange call failed in a way the caller must handle
     │   ├── ExchangeUnavailable  transient failures went on past the retry budget
     │   ├── AuthFailed           the exchange refused the credentials or their permissions
@@ -68,6 +70,15 @@ class SnapshotError(BotError):
 class JournalError(BotError):
     """The journal cannot be opened, read or written: a path, permission, disk or version
     problem."""
+
+
+class InstanceLocked(JournalError):
+    """Another process holds the journal's lock: one bot per journal."""
+
+
+class JournalIdentityError(JournalError):
+    """The journal is new or empty while the account shows a bot's orders or recent trades: it
+    is not the journal of this account's history (pass --new-journal if it is meant to be)."""
 
 
 class GatewayError(BotError):

@@ -44,6 +44,7 @@ from bot.exchange.transport import RetryPolicy
 from bot.execution.executor import Executor
 from bot.execution.reports import LegReport
 from bot.journal import Journal
+from bot.journal_lock import JournalLock
 from bot.metrics import Metrics
 from bot.notify import Notifier
 from bot.observability import get_logger
@@ -348,7 +349,22 @@ async def run_bot(
     live: bool = False,
     progress: Progress | None = None,
 ) -> RunResult:
-    """Build everything, run the daemon (signals handled unless scripted), close everything."""
+    """Build everything, run the daemon (signals handled unless scripted), close everything.
+    The journal's lock is held throughout: a second bot on the same journal stops at once."""
+    lock = JournalLock(journal_path(settings)).acquire()
+    try:
+        return await _run_locked(settings, once, until_balanced, live, progress)
+    finally:
+        lock.release()
+
+
+async def _run_locked(
+    settings: Settings,
+    once: bool,
+    until_balanced: bool,
+    live: bool,
+    progress: Progress | None,
+) -> RunResult:
     backend = build_backend(settings, live_confirmed=live)
     journal = open_journal(settings, backend.clock)
     metrics = None

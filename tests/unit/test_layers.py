@@ -27,7 +27,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     (
         "exchange boundary",
-        ("bot.exchange", "bot.journal", "bot.journal_schema", "bot.journal_rows"),
+        (
+            "bot.exchange",
+            "bot.journal",
+            "bot.journal_schema",
+            "bot.journal_rows",
+            "bot.journal_lock",
+        ),
     ),
     ("execution", ("bot.execution",)),
     ("monitoring", ("bot.metrics", "bot.notify")),
