@@ -48,6 +48,9 @@ def ccxt_client(
         **(api_url_config(exchange_id, api_url, profile) if api_url else {}),
         **(credentials() if credentials is not None else {}),
     }
+    if profile.error_classes:  # codes ccxt leaves unmapped, as the profile maps them
+        exact = config.setdefault("exceptions", {}).setdefault("exact", {})
+        exact.update({code: getattr(ccxt_async, n) for code, n in profile.error_classes.items()})
     return cls(config)
 
 

@@ -15,7 +15,6 @@ after the backoff. The caller replaces either with a new order from a fresh book
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -169,7 +168,8 @@ class Gateway(Transport):
     async def fetch_order(self, symbol: str, client_id: str) -> OrderReport | None:
         """Look an order up by our client id; None when the exchange does not know it. Where
         the exchange cannot be asked by client id (the profile's `lookup_param` is None), its
-        open and recent closed orders are scanned for it."""
+        open and recent closed orders are scanned for it; so too after a miss where lookups forget
+        finished orders (`scan_after_lookup_miss`)."""
         param = self.profile.client_id.lookup_param
         if param is None:
             return await self._scan(symbol, client_id)
@@ -177,6 +177,8 @@ class Gateway(Transport):
             sent = self.sent_client_id(client_id)
             raw = await self._call("fetch_order", sent, symbol, {param: sent})
         except OrderUnknown:
+            if self.profile.scan_after_lookup_miss:
+                return await self._scan(symbol, client_id)
             return None
         return self._order(raw)
 
@@ -199,7 +201,8 @@ class Gateway(Transport):
         """Recent filled and cancelled orders on `symbol`, by the profile's listing."""
         method = self.profile.closed_orders_method
         extra = (dict(params),) if params else ()
-        raw = await self._call(method, symbol, None, SCAN_CLOSED, *extra)
+        limit = min(SCAN_CLOSED, self.profile.orders_page)  # no more than the exchange serves
+        raw = await self._call(method, symbol, None, limit, *extra)
         return [self._order(r, method) for r in raw]
 
     def sent_client_id(self, client_id: str) -> str:
@@ -233,8 +236,22 @@ class Gateway(Transport):
         return [self._fill("fetch_my_trades", t) for t in raw]
 
     async def fetch_order_trades(self, symbol: str, exchange_id: str) -> list[FillReport]:
-        """One order's trades (ccxt's fetch_order_trades)."""
-        raw = await self._call("fetch_order_trades", exchange_id, symbol)
+        """One order's trades: ccxt's fetch_order_trades, given the order's trade ids where it
+        needs them (the profile's `order_trade_ids_param`), or the account's trades filtered by
+        order where ccxt has no such call (`order_trades_filter`)."""
+        by_order, ids_key = self.profile.order_trades_filter, self.profile.order_trade_ids_param
+        if by_order is not None:
+            one: Any = [exchange_id] if self.profile.order_trades_filter_list else exchange_id
+            raw = await self._call("fetch_my_trades", symbol, None, None, {by_order: one})
+        elif ids_key is not None:
+            order = await self._call("fetch_order", exchange_id, symbol)
+            ids = [t["id"] for t in order.get("trades") or () if t.get("id")]
+            raw = []
+            if ids:
+                args = (exchange_id, symbol, None, None, {ids_key: ids})
+                raw = await self._call("fetch_order_trades", *args)
+        else:
+            raw = await self._call("fetch_order_trades", exchange_id, symbol)
         return [self._fill("fetch_order_trades", t) for t in raw]
 
     def _fill(self, method: str, raw: Mapping[str, Any]) -> FillReport:
@@ -414,14 +431,6 @@ class Gateway(Transport):
         """Seconds from a request's send until the exchange would refuse it as too old (its
         window and a margin), or None when the exchange has no such window."""
         return None if self.profile.receive_window is None else self.ambiguity_window
-
-    async def _resync_time(self) -> None:
-        """After a timestamp refusal: ccxt measures the exchange's clock again, where it can."""
-        resync = getattr(self.exchange, "load_time_difference", None)
-        if resync is None:
-            return
-        with contextlib.suppress(ccxt.BaseError):
-            await resync()
 
     async def _find_after_failure(self, request: OrderRequest) -> OrderReport | None:
         try:

@@ -113,6 +113,10 @@ class ExchangeProfile:
     refused_errors: tuple[str, ...] = ("DDoSProtection", "RateLimitExceeded", "InvalidNonce")
     # Texts in an error that mean "bad key or permissions", whatever class ccxt gives it.
     auth_error_markers: tuple[str, ...] = ()
+    # Error codes the exchange answers that ccxt leaves unmapped (a bare ExchangeError), as ccxt
+    # exception class names, added to the client's exact-match table (Coinbase: its post-only
+    # refusal INVALID_LIMIT_PRICE_POST_ONLY -> OrderImmediatelyFillable, INTERNAL -> ambiguous).
+    error_classes: Mapping[str, str] = field(default_factory=dict)
     client_id: ClientIdRules = ClientIdRules()
     # Whether a cancel reply that says final (with a filled amount) is the order's final state.
     cancel_reply_final: bool = True
@@ -130,12 +134,22 @@ class ExchangeProfile:
     # The listing of finished orders, cancelled ones included (Bybit's fetch_closed_orders holds
     # filled orders only: fetch_canceled_and_closed_orders).
     closed_orders_method: str = "fetch_closed_orders"
+    # The most orders one listing request may ask for (Bybit's order listings: 50).
+    orders_page: int = 100
     # ccxt exception classes (by name) a cancel of an order that is already final raises: the
     # order's final state is then read (Coinbase: BadRequest; Gate: InvalidOrder).
     cancel_final_errors: tuple[str, ...] = ("OrderNotFound",)
     # Read a leg's trades order by order (ccxt's fetch_order_trades) rather than by time: exact
     # where the exchange pages its trade history newest first or by cursor.
     trades_by_order: bool = False
+    # ... where ccxt's fetch_order_trades needs the order's trade ids in its params (Kraken:
+    # `trades`): that key; the ids are read from the order (fetch_order) first.
+    order_trade_ids_param: str | None = None
+    # ... where ccxt has no fetch_order_trades: the fetch_my_trades params key that filters the
+    # account's trades by order id, given a list of one (Coinbase: order_ids).
+    order_trades_filter: str | None = None
+    # ... whether that key takes a list of ids (Coinbase) or one id (Bitget: orderId).
+    order_trades_filter_list: bool = True
     # The params that make a limit order post-only, and immediate-or-cancel (ccxt's unified ones
     # unless an exchange needs its own).
     post_only_params: Mapping[str, Any] = field(default_factory=lambda: {"postOnly": True})
@@ -154,6 +168,9 @@ class ExchangeProfile:
     # exchanges whose trade ids increase: pages then never lose trades of one millisecond.
     # None: pages start at the last trade's time.
     trades_from_id: str | None = None
+    # Where a lookup by client id forgets finished orders after a while (Gate: an hour after the
+    # order ends), a lookup that misses is checked in the order listings too (`scan_filter`).
+    scan_after_lookup_miss: bool = False
 
     @property
     def ambiguity_window(self) -> float:

@@ -15,6 +15,7 @@ RateLimitExceeded is not a DDoSProtection); `OrderNotFound`, `OrderImmediatelyFi
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -122,9 +123,23 @@ class Transport:
                     raise ExchangeUnavailable(
                         f"{self.id} {method}: {type(exc).__name__} after {attempt} tries: {exc}"
                     ) from exc
+                if isinstance(exc, ccxt.InvalidNonce):  # a timestamp refusal: measure again
+                    await self._resync_time()
                 await self._backoff(method, attempt, exc)
             except ccxt.BaseError as exc:
                 raise self._translate(method, exc) from exc
+            except (ValueError, ArithmeticError) as exc:  # ccxt could not parse the reply
+                raise MalformedReply(
+                    f"{self.id} {method}: a reply ccxt cannot read: {type(exc).__name__}: {exc}"
+                ) from exc
+
+    async def _resync_time(self) -> None:
+        """After a timestamp refusal: ccxt measures the exchange's clock again, where it can."""
+        resync = getattr(self.exchange, "load_time_difference", None)
+        if resync is None:
+            return
+        with contextlib.suppress(ccxt.BaseError):
+            await resync()
 
     def _translate(self, method: str, exc: Exception) -> GatewayError:
         where = f"{self.id} {method}"

@@ -17,7 +17,7 @@ def test_every_profile_file_is_found_by_its_id() -> None:
 
 def test_an_exchange_derived_from_a_profiled_one_shares_its_profile() -> None:
     assert profile_for("binanceus").id == "binance"  # ccxt's binanceus is a binance
-    assert profile_for("kraken") is GENERIC
+    assert profile_for("bitstamp") is GENERIC  # no profile, no profiled ancestor
     assert profile_for("no-such-exchange") is GENERIC
 
 

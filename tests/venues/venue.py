@@ -253,6 +253,7 @@ class FakeSession:
 
     def __init__(self, venue: Venue) -> None:
         self.venue = venue
+        self.headers: dict[str, str] = {}  # ccxt adds a session's default headers to each request
 
     def _call(self, method: str) -> Callable[..., _Call]:
         def call(url: yarl.URL, **kwargs: Any) -> _Call:
