@@ -277,6 +277,22 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why the metrics server could not listen on host:port, in one line, or None when it can:
+    a probe bound and closed at once, so `run` can refuse a busy port or a host not on this
+    machine before it builds anything (the server itself binds the same way, address reuse on)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        return f"metrics: cannot listen on {host}:{port}: {exc.strerror or exc}"
+    except (ValueError, TypeError, OverflowError):  # a NUL in the host, a port out of range
+        return f"metrics: cannot listen on {host!r}:{port}: not a host and port"
+    return None
+
+
 def _inc_positive(counter: Any, amount: Decimal) -> None:
     if amount > 0:
         counter.inc(float(amount))
