@@ -2,7 +2,7 @@
 
     python -m bench                  # everything (about a minute on two cores)
     python -m bench --seeds 2        # a quicker, noisier execution benchmark
-    python -m bench --only overhead  # plan time, daemon poll CPU, peak RSS
+    python -m bench --only overhead  # plan time, daemon poll CPU, peak RSS, RSS over 60 rebalances
 
 Results are also written to bench/results/ (execution.md, overhead.md, shortfall_vs_size.png).
 """
@@ -13,7 +13,7 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from bench import execution, overhead, plan_speed
+from bench import execution, overhead, plan_speed, soak
 
 
 def figures_table(rows: Sequence[tuple[str, str]]) -> list[str]:
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     execution.RESULTS.mkdir(parents=True, exist_ok=True)
 
     if args.only != "execution":
-        rows = [*plan_speed.run(), *overhead.run()]
+        rows = [*plan_speed.run(), *overhead.run(), *soak.run()]
         lines = ["## Overhead", "", *figures_table(rows)]
         (execution.RESULTS / "overhead.md").write_text("\n".join(lines) + "\n")
         print("\n".join(lines), flush=True)

@@ -35,6 +35,7 @@ from bot.report import (
 from bot.runtime.planning import plan_from_snapshot
 from bot.runtime.wiring import journal_path, open_journal, read_snapshot, run_bot
 from bot.settings import Mode, Settings, load_settings, sim_server_credentials
+from bot.sim.scenario import load_scenario
 from bot.snapshot import load_snapshot
 
 app = typer.Typer(
@@ -76,8 +77,14 @@ def _settings(path: Path) -> Settings:
 
 @app.command("check-config")
 def check_config(config: ConfigOption) -> None:
-    """Validate a configuration file (and the environment overrides); print one line per problem."""
+    """Validate a configuration file (and the environment overrides, and in sim mode its scenario);
+    print one line per problem."""
     settings = _settings(config)
+    if settings.exchange.mode is Mode.SIM:
+        try:
+            load_scenario(settings.resolve(settings.sim.scenario))
+        except ConfigError as exc:
+            _fail(exc.problems)
     p = settings.portfolio
     targets = ", ".join(f"{a} {(w * 100).normalize():f}%" for a, w in p.targets.items())
     print(f"{config}: OK. mode={settings.exchange.mode.value} quote={p.quote} targets: {targets}")
@@ -124,6 +131,14 @@ def run(
         bool, typer.Option("--live", help='Confirm mode = "live": trade real money.')
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+    new_journal: Annotated[
+        bool,
+        typer.Option(
+            "--new-journal",
+            help="Start a new history on an account that shows another journal's orders or"
+            " recent trades (that journal's open orders are cancelled).",
+        ),
+    ] = False,
 ) -> None:
     """Run the bot: watch the portfolio and rebalance it when it drifts out of its bands."""
     settings = _settings(config)
@@ -141,6 +156,7 @@ def run(
                 until_balanced=until_balanced,
                 live=live,
                 progress=_progress_printer(),
+                new_journal=new_journal,
             )
         )
     except ConfigError as exc:

@@ -3,6 +3,7 @@
     BotError                     the base: the CLI catches it and prints one line, never a traceback
     ├── DomainError              a domain value was refused (also a ValueError)
     │   ├── NoPriceError         an asset has no market path to the quote with a two-sided book
+    │   │   └── UntrustedPrice   its prices fail the checks (bad, stale, inconsistent, unconfirmed)
     │   └── UnknownFeeError      a plan needs a market whose trading fee nobody knows
     ├── ConfigError              the configuration is invalid; `problems`: one line per problem
     │   └── ScenarioError        a simulator scenario file is invalid
@@ -44,6 +45,12 @@ class DomainError(BotError, ValueError):
 
 class NoPriceError(DomainError):
     """An asset cannot be valued: no market path to the quote currency with a two-sided book."""
+
+
+class UntrustedPrice(NoPriceError):
+    """Prices the bot will not plan on: a managed asset's markets show a price that is not
+    positive or finite, a crossed or too wide book, a stale one, markets that imply each other
+    disagree, or two looks in a row disagree (`bot.domain.prices`). Trouble that passes: wait."""
 
 
 class UnknownFeeError(DomainError):
@@ -157,5 +164,6 @@ __all__ = [
     "ScenarioError",
     "SnapshotError",
     "UnknownFeeError",
+    "UntrustedPrice",
     "WouldCross",
 ]

@@ -187,6 +187,12 @@ class OrderBook:
     # Mid price, or None when a side is empty (a one-sided book has no fair value). Computed once:
     # the planner and the valuation read it many times per snapshot.
     mid: Decimal | None = field(init=False, repr=False, compare=False)
+    # The exchange's stamp on the reply (ms) and its update id, when it sends them: two looks at a
+    # book are the same when its levels, stamp and update id all are (`prices.py`).
+    timestamp_ms: int | None = field(default=None, compare=False)
+    nonce: int | None = field(default=None, compare=False)
+    # Why the reply cannot be used (a price not positive or not finite): the book is then empty.
+    defect: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         mid = (self.bids[0].price + self.asks[0].price) / 2 if self.bids and self.asks else None

@@ -13,7 +13,7 @@ Nothing here talks to an exchange or imports more of the bot than the domain and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -114,23 +114,63 @@ def market_from_ccxt(
 
 
 def book_from_ccxt(symbol: str, raw: Mapping[str, Any]) -> OrderBook:
-    return OrderBook.from_pairs(
-        symbol,
-        ((dec(p), dec(a)) for p, a, *_ in raw.get("bids") or ()),
-        ((dec(p), dec(a)) for p, a, *_ in raw.get("asks") or ()),
-    )
+    """A book with the exchange's stamp and update id. A level whose price is not positive or
+    not finite (0, -1, NaN, inf), or whose amount is not finite or negative, makes the whole
+    reply unusable: the book is then empty and its `defect` says why (never an exception from
+    deep in the domain, never a level quietly trusted)."""
+    bids = [(dec(p), dec(a)) for p, a, *_ in raw.get("bids") or ()]
+    asks = [(dec(p), dec(a)) for p, a, *_ in raw.get("asks") or ()]
+    stamp, nonce = _int(raw.get("timestamp")), _int(raw.get("nonce"))
+    defect = _defect(bids, "bid") or _defect(asks, "ask")
+    if defect is not None:
+        return OrderBook(symbol, (), (), stamp, nonce, f"the book shows {defect}")
+    return replace(OrderBook.from_pairs(symbol, bids, asks), timestamp_ms=stamp, nonce=nonce)
 
 
 def top_from_ticker(symbol: str, ticker: Mapping[str, Any]) -> OrderBook | None:
-    """A one-level book from a ticker's best bid and ask; None when it lacks either."""
+    """A one-level book from a ticker's best bid and ask, with the ticker's stamp; None when it
+    lacks either (a price of 0 with no amount is an empty side, as Binance shows one). A price
+    that is there and not positive or not finite gives an empty book whose `defect` says why."""
     bid, ask = ticker.get("bid"), ticker.get("ask")
-    if not bid or not ask:
+    if _absent(bid, ticker.get("bidVolume")) or _absent(ask, ticker.get("askVolume")):
         return None
-    return OrderBook(
-        symbol,
-        (Level(dec(bid), opt_dec(ticker.get("bidVolume")) or ZERO),),
-        (Level(dec(ask), opt_dec(ticker.get("askVolume")) or ZERO),),
-    )
+    stamp = _int(ticker.get("timestamp"))
+    bid_level = (dec(bid), opt_dec(ticker.get("bidVolume")) or ZERO)
+    ask_level = (dec(ask), opt_dec(ticker.get("askVolume")) or ZERO)
+    defect = _defect([bid_level], "bid") or _defect([ask_level], "ask")
+    if defect is not None:
+        return OrderBook(symbol, (), (), stamp, None, f"the ticker shows {defect}")
+    return OrderBook(symbol, (Level(*bid_level),), (Level(*ask_level),), stamp)
+
+
+def _absent(price: Any, amount: Any) -> bool:
+    if price is None or price == "":
+        return True
+    try:
+        return dec(price) == 0 and not (amount and dec(amount))
+    except ArithmeticError:
+        return False  # NaN compared: there, and a defect
+
+
+def _defect(levels: Iterable[tuple[Decimal, Decimal]], side: str) -> str | None:
+    """What makes these levels unusable, or None."""
+    for price, amount in levels:
+        if not price.is_finite() or price <= 0:
+            return f"a {side} price of {price}"
+        if not amount.is_finite() or amount < 0:
+            return f"a {side} amount of {amount}"
+    return None
+
+
+def _int(value: Any) -> int | None:
+    """An exchange stamp or update id; None when absent or not a whole number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return int(number) if number.is_finite() and number == number.to_integral_value() else None
 
 
 def balances_from_ccxt(raw: Mapping[str, Any]) -> Balances:

@@ -20,6 +20,7 @@ from bot.domain.lifecycle import ChildOrder
 from bot.domain.market import ONE, ZERO, Market, Side
 from bot.domain.orders import FillReport, OrderReport, OrderRequest
 from bot.domain.planner import Leg
+from bot.domain.prices import BookWatch
 from bot.domain.progress import LegProgress
 from bot.domain.slicing import (
     Child,
@@ -92,8 +93,10 @@ class Executor:
         recorder: Recorder | None = None,
         book_depth: int = 50,
         progress: Callable[[LegReport], None] | None = None,
+        frozen_book_after: float = 60.0,
     ) -> None:
         self.gateway = gateway
+        self.frozen_book_after = frozen_book_after  # seconds; see `BookWatch`
         self.policy = policy
         self.clock = clock
         self.recorder: Recorder = recorder or NullRecorder()
@@ -147,6 +150,7 @@ class Executor:
     async def _work(self, leg: Leg, market: Market, report: LegReport) -> None:
         policy = self.policy
         progress = LegProgress()
+        watch = BookWatch()  # a frozen book stops the leg: no child is placed into it forever
         while True:
             if self._stopping:
                 report.outcome, report.reason = LegOutcome.HALTED, "stopping"
@@ -157,6 +161,12 @@ class Executor:
                 report.reason = "filled"
                 return
             book = await self.gateway.fetch_order_book(leg.symbol, self.book_depth)
+            watch = watch.look(book, now)
+            frozen = watch.frozen(now, self.frozen_book_after)
+            if frozen is not None:
+                report.outcome, report.reason = LegOutcome.HALTED, frozen
+                log.warning("leg_book_frozen", leg=report.key, reason=frozen)
+                return
             state = LegState(
                 side=leg.side,
                 remaining=remaining,
@@ -194,10 +204,12 @@ class Executor:
             outcome = await self._child(market, decision, report)
             if outcome is ChildOutcome.REFUSED:
                 return
+            filled = report.filled - filled_before
+            if outcome is not ChildOutcome.RETRY:  # it met the book: filled, or did not
+                watch = watch.child_settled(filled > 0, self.clock.time())
             if outcome is not ChildOutcome.SETTLED:  # it never executed: anew, from a fresh book
                 progress = LegProgress()
                 continue
-            filled = report.filled - filled_before
             progress = progress.child_settled(decision, filled, policy.style)
             if decision.phase is Phase.TAKE and filled > 0:
                 await self.clock.sleep(policy.child_timeout)  # let the book refill

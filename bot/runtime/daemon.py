@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 
 from bot.domain.portfolio import Valuation
 from bot.domain.status import RebalanceStatus, SnapshotKind
-from bot.errors import AuthFailed, GatewayError, NoPriceError, UnknownFeeError
+from bot.errors import (
+    AuthFailed,
+    GatewayError,
+    JournalError,
+    JournalIdentityError,
+    NoPriceError,
+    UnknownFeeError,
+    UntrustedPrice,
+)
 from bot.execution.reports import RebalanceReport
 from bot.metrics import Metrics
 from bot.notify import (
@@ -32,12 +40,16 @@ from bot.notify import (
     started_summary,
 )
 from bot.observability import get_logger
+from bot.runtime.identity import check_new_journal, foreign_orders, is_new
 from bot.runtime.killswitch import RiskGuard
 from bot.runtime.rebalance import Rebalancer, instance_tag
 from bot.runtime.reconcile import ReconcileReport, reconcile
 from bot.settings import LoopSettings
 
 log = get_logger("bot.daemon")
+
+# Rebalance reports a run keeps in memory (and prints at its end); older ones are in the journal.
+KEPT_REPORTS = 20
 
 
 @dataclass
@@ -70,8 +82,12 @@ class Daemon:
         description: str = "",
         metrics: Metrics | None = None,
         notifier: Notifier | None = None,
+        new_journal: bool = False,
     ) -> None:
         self.rebalancer = rebalancer
+        self.new_journal = new_journal
+        self._identity_checked = False
+        self._tag: str | None = rebalancer.journal.get_meta("instance_tag")
         self.guard = guard
         self.loop = loop
         self.adopt_on_restart = adopt_on_restart
@@ -91,6 +107,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self.stopped_by: str | None = None
         self.last_poll: float | None = None
+        self.unconfirmed: str | None = None  # why the last poll's prices are not yet confirmed
+        self._checked_at: float | None = None  # the last poll the risk checks saw
         self._last_rebalance: float | None = None
 
     def request_stop(self, reason: str = "signal") -> None:
@@ -107,18 +125,24 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_stop, sig.name)
 
     async def poll(self) -> Valuation:
-        # One balance request and one tickers request; order books only when it trades.
-        snap = await self.rebalancer.snapshot(depth=False)
+        # One balance request and one tickers request; order books only when it trades. Prices
+        # that fail the checks are left out (UntrustedPrice when a managed asset has none left);
+        # `unconfirmed` says why this look does not yet agree with the one before.
+        snap, self.unconfirmed = self.rebalancer.checked(
+            await self.rebalancer.snapshot(depth=False), depth=False
+        )
         valuation = self.rebalancer.value(snap)
         self.last_poll = self.clock.time()
         if self.metrics is not None:
             self.metrics.observe_poll(valuation, self.last_poll)
-        self.journal.snapshot(SnapshotKind.POLL, valuation.total, valuation.weights)
+        if self.unconfirmed is None:  # a bad tick is never recorded as the portfolio's weights
+            self.journal.snapshot(SnapshotKind.POLL, valuation.total, valuation.weights)
         log.info(
             "poll",
             value=f"{valuation.total:.2f}",
             out_of_band=[p.asset for p in valuation.out_of_band],
             max_drift_pp=f"{max(abs(p.drift) for p in valuation.positions) * 100:.2f}",
+            confirmed=self.unconfirmed is None,
         )
         return valuation
 
@@ -133,11 +157,12 @@ class Daemon:
             "started",
             backend=self.description,
             mode=self.rebalancer.mode.value,
-            instance=instance_tag(self.journal),
+            instance=self.journal.get_meta("instance_tag") or "new",
         )
         scripted = once or until_balanced
         rounds = waits = 0
         first = True
+        journal_failure: JournalError | None = None
         try:
             while not self._stop.is_set():
                 valuation = await self._round(result, adopt=first and self.adopt_on_restart)
@@ -166,9 +191,22 @@ class Daemon:
         except AuthFailed as exc:
             self._halt(result, str(exc))
             log.error("auth_failed", error=str(exc))
+        except JournalIdentityError:
+            raise  # refused before anything was traded: nothing to stop
+        except JournalError as exc:
+            # Read-only, full, gone: nothing more may be traded that cannot be recorded.
+            log.error("journal_failed", error=str(exc), action="no new order; cancelling ours")
+            self.executor.stop()
+            journal_failure = exc
         finally:
             await self._cancel_open_orders()
             result.stopped_by = self.stopped_by
+        if journal_failure is not None:
+            raise JournalError(
+                f"{journal_failure}: trading stopped and the bot's open orders cancelled; what"
+                " could not be recorded is in the log (unrecorded); the next start reconciles"
+                " it with the exchange"
+            ) from None
         return result
 
     def _next_poll(self, waits: int) -> float:
@@ -178,13 +216,25 @@ class Daemon:
         if waits == 0:
             return interval
         longest = max(self.guard.limits.max_wait, interval)
-        return float(min(interval * 2.0 ** (waits - 1), longest))
+        return float(min(interval * 2.0 ** min(waits - 1, 30), longest))  # 2**30: no overflow
 
     async def _round(self, result: RunResult, *, adopt: bool) -> Valuation | None:
         """One poll: settle the journal with the exchange, then value the portfolio. None, with
         `result.waiting` saying why, when trouble that should pass makes the bot wait."""
         result.waiting = None
         try:
+            if not self._identity_checked:  # once, before anything else is asked or traded
+                if is_new(self.journal) or self.new_journal:
+                    await check_new_journal(
+                        self.gateway,
+                        self.journal,
+                        await self.rebalancer.symbols(),
+                        new_journal=self.new_journal,
+                        now=self.clock.time(),
+                    )
+                    # checked: from now on, this account's history
+                    self._tag = instance_tag(self.journal)
+                self._identity_checked = True
             self.reconciled = await reconcile(
                 self.gateway, self.journal, self.clock, adopt=adopt, adopt_for=self.adopt_for
             )
@@ -209,6 +259,8 @@ class Daemon:
             status = await self.gateway.exchange_status()
             if status not in (None, "ok"):
                 return f"the exchange reports {status}: waiting ({exc})"
+        if isinstance(exc, UntrustedPrice):
+            return f"no price for an asset passes the price checks: waiting ({exc})"
         if isinstance(exc, NoPriceError):
             return f"no price for an asset (a book empty or one-sided for now): waiting ({exc})"
         return f"the exchange cannot be read: waiting ({exc})"
@@ -219,12 +271,22 @@ class Daemon:
         if self.notifier is not None:
             await self.notifier.error(kind, reason)
 
-    async def _watch(self, result: RunResult) -> Valuation:
-        """One poll with its plausibility checks."""
+    async def _watch(self, result: RunResult) -> Valuation | None:
+        """One poll with its plausibility checks. Prices that do not agree with the look before
+        (the first look after a start never does) are looked at again `price_confirm_after`
+        later; still not in agreement, the bot waits (None)."""
         traded = self._last_rebalance is not None and (
-            self.last_poll is None or self._last_rebalance >= self.last_poll
+            self._checked_at is None or self._last_rebalance >= self._checked_at
         )
         valuation = await self.poll()
+        if self.unconfirmed is not None:
+            log.info("prices_unconfirmed", reason=self.unconfirmed)
+            await self._sleep(self.guard.limits.price_confirm_after)
+            valuation = await self.poll()
+        if self.unconfirmed is not None:
+            await self._wait(result, "UntrustedPrice", f"prices unconfirmed: {self.unconfirmed}")
+            return None
+        self._checked_at = self.last_poll  # the risk checks see confirmed prices only
         result.last = valuation
         reason = self.guard.check_poll(valuation, traded)
         if reason:
@@ -253,6 +315,15 @@ class Daemon:
             if status not in (None, "ok"):
                 await self._wait(result, "maintenance", f"the exchange reports {status}: waiting")
                 return
+            foreign = await foreign_orders(
+                self.gateway,
+                self.journal,
+                await self.rebalancer.symbols(),
+                instance_tag(self.journal),
+            )
+            if foreign is not None:
+                self._halt(result, foreign)
+                return
             report = await self.rebalancer.run(
                 veto=lambda plan: self.guard.check_plan(plan, self.clock.time()),
                 scheduled=scheduled,
@@ -262,6 +333,9 @@ class Daemon:
         except UnknownFeeError as exc:  # needs a person: the fee rates to use
             self._halt(result, str(exc))
             return
+        except UntrustedPrice as exc:  # nothing was traded: the next poll may plan again
+            await self._wait(result, "UntrustedPrice", f"no plan on these prices: waiting ({exc})")
+            return
         except (GatewayError, NoPriceError) as exc:
             # An outage or a lost reply mid-rebalance: the journal holds every order, the next
             # poll reconciles them, and the next round replans after the cooldown.
@@ -270,6 +344,7 @@ class Daemon:
             await self._wait(result, type(exc).__name__, f"rebalance failed: {exc}")
             return
         result.reports.append(report)
+        del result.reports[:-KEPT_REPORTS]  # the rest is in the journal: memory stays bounded
         self._last_rebalance = self.clock.time()
         result.last = report.after or valuation
         if report.rebalance_id is not None:
@@ -313,9 +388,18 @@ class Daemon:
             task.cancel()
 
     async def _cancel_open_orders(self) -> None:
-        """Cancel every open order of this bot instance (ours by client id prefix)."""
-        tag = instance_tag(self.journal)
-        symbols = sorted({o.symbol for o in self.journal.unsettled_orders()})
+        """Cancel every open order of this bot instance (ours by client id prefix). A journal
+        that cannot be read or written does not stop it: the markets are then all the managed
+        ones, and what cannot be recorded is logged (`unrecorded`) for the next start."""
+        try:
+            tag = self.journal.get_meta("instance_tag")
+            if tag is None:
+                return  # it never placed one
+            symbols = sorted({o.symbol for o in self.journal.unsettled_orders()})
+        except JournalError as exc:
+            log.error("journal_unreadable", error=str(exc))
+            tag = self._tag
+            symbols = await self.rebalancer.symbols() if tag else []
         open_orders = []
         try:
             for symbol in symbols:
@@ -324,14 +408,24 @@ class Daemon:
             log.error("cancel_on_exit_failed", error=str(exc))
             return
         for order in open_orders:
-            if order.client_id and order.client_id.startswith(tag):
+            if tag and order.client_id and order.client_id.startswith(tag):
                 final = await self.gateway.cancel_order(
                     order.symbol, order.exchange_id, order.client_id
                 )
-                known = self.journal.order(order.client_id)
-                if final is not None and known is not None:
-                    child = known.child()
-                    if not child.state.is_final:
-                        child = child.reported(order).cancelling().reported(final)
-                        self.journal.child_state(child, final)
                 log.info("cancelled_on_exit", client_id=order.client_id)
+                try:
+                    known = self.journal.order(order.client_id)
+                    if final is not None and known is not None:
+                        child = known.child()
+                        if not child.state.is_final:
+                            child = child.reported(order).cancelling().reported(final)
+                            self.journal.child_state(child, final)
+                except JournalError as exc:
+                    log.error(
+                        "unrecorded",
+                        client_id=order.client_id,
+                        symbol=order.symbol,
+                        status=None if final is None else final.status.value,
+                        filled=str((final or order).filled),
+                        error=str(exc),
+                    )

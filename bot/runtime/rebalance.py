@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -17,7 +17,9 @@ from bot.clock import Clock
 from bot.domain.market import ZERO, Side
 from bot.domain.planner import Leg, Plan, PlannerPolicy
 from bot.domain.portfolio import PortfolioSpec, Valuation, relevant_symbols
+from bot.domain.prices import PriceCheck, PriceLimits, review
 from bot.domain.status import LegOutcome, RebalanceStatus, SnapshotKind
+from bot.errors import UntrustedPrice
 from bot.exchange.gateway import Gateway
 from bot.execution.executor import Executor
 from bot.execution.reports import RebalanceReport
@@ -80,6 +82,10 @@ class Rebalancer:
     planner: PlannerPolicy
     book_depth: int
     mode: Mode
+    # The price checks (`bot.domain.prices`) and what they carry from one look to the next; with
+    # no limits, prices are taken as the exchange shows them.
+    prices: PriceLimits | None = None
+    price_check: PriceCheck = field(default_factory=PriceCheck)
 
     async def snapshot(self, *, depth: bool = True) -> Snapshot:
         """With `depth`, the order books a plan needs; without, a poll's tickers."""
@@ -91,8 +97,39 @@ class Rebalancer:
             book_depth=self.book_depth if depth else None,
         )
 
+    async def symbols(self) -> list[str]:
+        """The markets a plan between the managed assets may use."""
+        if not self.gateway.markets:
+            await self.gateway.load_markets()
+        managed = set(self.portfolio.managed)
+        return sorted(relevant_symbols(self.gateway.markets, managed, self.portfolio.quote))
+
     def value(self, snapshot: Snapshot) -> Valuation:
         return value_snapshot(self.portfolio, snapshot)
+
+    def checked(self, snap: Snapshot, *, depth: bool) -> tuple[Snapshot, str | None]:
+        """`snap` with only the books whose prices pass the checks, and why its prices do not
+        yet agree with the look before (None: they do; the first look after a start never
+        does). Raises UntrustedPrice, naming each asset and why, when a managed asset has no
+        price that passes them."""
+        if self.prices is None:
+            return snap, None
+        looked = review(
+            self.price_check,
+            quote=self.portfolio.quote,
+            managed=self.portfolio.managed,
+            markets=snap.markets,
+            books=snap.books,
+            now=self.clock.time(),
+            limits=self.prices,
+            kind="book" if depth else "top",
+        )
+        self.price_check = looked.check
+        if looked.refused:
+            log.warning("prices_refused", refused=dict(looked.refused))
+        if looked.waiting:
+            raise UntrustedPrice(looked.reason or "")
+        return replace(snap, books=looked.books), looked.unconfirmed
 
     async def run(
         self, veto: Callable[[Plan], str | None] | None = None, *, scheduled: bool = False
@@ -101,7 +138,9 @@ class Rebalancer:
         `scheduled`: a periodic rebalance, to target even inside the bands."""
         clock, journal, executor = self.clock, self.journal, self.executor
         started = clock.time()
-        snap = await self.snapshot()
+        snap, unconfirmed = self.checked(await self.snapshot(), depth=True)
+        if unconfirmed is not None:  # the books disagree with the poll before them
+            raise UntrustedPrice(f"the order books against the poll: {unconfirmed}")
         plan = plan_from_snapshot(self.portfolio, self.planner, snap, force=scheduled)
         if not plan.legs:
             reason = (

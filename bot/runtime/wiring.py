@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import Clock, RealClock
+from bot.domain.prices import PriceLimits
 from bot.errors import ConfigError
 from bot.exchange.connect import (
     api_url_config,
@@ -283,6 +284,7 @@ def build_executor(
         recorder=journal,
         book_depth=settings.execution.book_depth,
         progress=progress,
+        frozen_book_after=settings.execution.frozen_book_after,
     )
 
 
@@ -298,6 +300,12 @@ def build_rebalancer(
         planner=settings.rebalance.policy(),
         book_depth=settings.execution.book_depth,
         mode=settings.exchange.mode,
+        prices=PriceLimits(
+            settings.risk.price_tolerance_pct,
+            settings.risk.price_max_spread_bps,
+            settings.risk.price_max_age,
+            settings.risk.price_max_unchanged,
+        ),
     )
 
 
@@ -309,6 +317,7 @@ def build_daemon(
     progress: Progress | None = None,
     metrics: Metrics | None = None,
     notifier: Notifier | None = None,
+    new_journal: bool = False,
 ) -> Daemon:
     if metrics is not None:
         backend.gateway.on_error = metrics.api_error
@@ -321,6 +330,7 @@ def build_daemon(
         description=backend.description,
         metrics=metrics,
         notifier=notifier,
+        new_journal=new_journal,
     )
 
 
@@ -348,12 +358,13 @@ async def run_bot(
     until_balanced: bool = False,
     live: bool = False,
     progress: Progress | None = None,
+    new_journal: bool = False,
 ) -> RunResult:
     """Build everything, run the daemon (signals handled unless scripted), close everything.
     The journal's lock is held throughout: a second bot on the same journal stops at once."""
     lock = JournalLock(journal_path(settings)).acquire()
     try:
-        return await _run_locked(settings, once, until_balanced, live, progress)
+        return await _run_locked(settings, once, until_balanced, live, progress, new_journal)
     finally:
         lock.release()
 
@@ -364,6 +375,7 @@ async def _run_locked(
     until_balanced: bool,
     live: bool,
     progress: Progress | None,
+    new_journal: bool,
 ) -> RunResult:
     backend = build_backend(settings, live_confirmed=live)
     journal = open_journal(settings, backend.clock)
@@ -384,7 +396,13 @@ async def _run_locked(
                 ) from None
             lag = asyncio.create_task(metrics.monitor_loop_lag())
         daemon = build_daemon(
-            settings, backend, journal, progress=progress, metrics=metrics, notifier=notifier
+            settings,
+            backend,
+            journal,
+            progress=progress,
+            metrics=metrics,
+            notifier=notifier,
+            new_journal=new_journal,
         )
         daemon.install_signal_handlers()  # SIGTERM and SIGINT stop every run the same way
         return await daemon.run(once=once, until_balanced=until_balanced)

@@ -42,11 +42,13 @@ from ccxt.base.decimal_to_precision import (
     decimal_to_precision,
 )
 
+from bot.domain.market import Level
 from bot.sim import structures
 from bot.sim.account_api import Params, SimAccountApi
 from bot.sim.clock import Clock, VirtualClock
 from bot.sim.engine import MatchingEngine
 from bot.sim.faults import STATUS, WEIGHTS, FaultConfig, FaultInjector, order_book_weight
+from bot.sim.model import Event, EventKind
 from bot.sim.scenario import Scenario
 
 log = structlog.get_logger("bot.sim.exchange")
@@ -76,6 +78,8 @@ class SimExchange(SimAccountApi[MatchingEngine]):
         self.tickers_bid_ask = True
         self.book_depths: tuple[int, ...] = ()
         self._nonce = 0
+        self._frozen_replies: dict[tuple[str, str, float], dict[str, Any]] = {}
+        self._last_replies: dict[tuple[str, str], dict[str, Any]] = {}
         self._late: ccxt.BaseError | None = None  # the error of an executed call, to raise
 
     @classmethod
@@ -241,11 +245,16 @@ class SimExchange(SimAccountApi[MatchingEngine]):
                 f"{self.id} serves order books of {self.book_depths} levels, not {limit}"
             )
         await self._call("fetch_order_book", order_book_weight(limit))
-        bids, asks = self.engine.book(symbol)
-        if limit is not None:
-            bids, asks = bids[:limit], asks[:limit]
-        self._nonce += 1
-        return structures.book_dict(symbol, bids, asks, self.milliseconds(), self._nonce)
+        frozen = self._frozen(symbol, "book")
+        if frozen is None:
+            bids, asks = self._shown(symbol, "book")
+            self._nonce += 1
+            full = structures.book_dict(symbol, bids, asks, self.milliseconds(), self._nonce)
+            if (frozen := self._frozen(symbol, "book", full)) is None:
+                frozen = full
+        if limit is None:
+            return dict(frozen)
+        return {**frozen, "bids": frozen["bids"][:limit], "asks": frozen["asks"][:limit]}
 
     async def fetch_trading_fees(self, params: Params = None) -> dict[str, dict[str, Any]]:
         """The account's fee rates per market (Binance: GET /sapi/v1/asset/tradeFee)."""
@@ -278,14 +287,55 @@ class SimExchange(SimAccountApi[MatchingEngine]):
         return {s: self._ticker(s) for s in wanted}
 
     def _ticker(self, symbol: str) -> dict[str, Any]:
-        bids, asks = self.engine.book(symbol)
+        frozen = self._frozen(symbol, "ticker")
+        if frozen is not None:
+            return dict(frozen)
+        bids, asks = self._shown(symbol, "ticker")
         stats = self.engine.books[symbol].stats
         ticker = structures.ticker_dict(
             symbol, bids, asks, stats, self.milliseconds(), number=self._number()
         )
         if not self.tickers_bid_ask:
             ticker.update(bid=None, ask=None, bidVolume=None, askVolume=None)
+        self._frozen(symbol, "ticker", ticker)
         return ticker
+
+    # ---- what a scenario's reply events show -------------------------------------------------
+
+    def _events(self, symbol: str, kind: EventKind, reply: str) -> list[Event]:
+        book = self.engine.books[symbol]
+        return [
+            e
+            for e in book.events
+            if e.kind is kind and e.active(book.elapsed) and e.reply in (None, reply)
+        ]
+
+    def _shown(self, symbol: str, reply: str) -> tuple[list[Level], list[Level]]:
+        """The public book as a `reply` shows it: under a `bad_price` event, every price times
+        the event's size (0, negative, NaN: what a broken feed may send)."""
+        bids, asks = self.engine.book(symbol)
+        for event in self._events(symbol, EventKind.BAD_PRICE, reply):
+            factor = Decimal(repr(event.size))
+            bids = [Level(lv.price * factor, lv.amount) for lv in bids]
+            asks = [Level(lv.price * factor, lv.amount) for lv in asks]
+        return bids, asks
+
+    def _frozen(
+        self, symbol: str, reply: str, fresh: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """Under a `frozen` event, the `reply` the feed is stuck on: the last one given before
+        the window (else the first in it, `fresh`), repeated with the same levels, stamp and
+        update id. None outside one (`fresh` is then remembered as the last reply given)."""
+        events = self._events(symbol, EventKind.FROZEN, reply)
+        if not events:
+            if fresh is not None:
+                self._last_replies[(symbol, reply)] = fresh
+            return None
+        key = (symbol, reply, events[0].at)
+        stuck = self._frozen_replies.get(key) or self._last_replies.get((symbol, reply)) or fresh
+        if stuck is not None:
+            self._frozen_replies[key] = stuck
+        return stuck
 
     async def close(self) -> None:
         """Nothing to release; present because every ccxt async exchange must be closed."""

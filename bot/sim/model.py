@@ -20,6 +20,9 @@ market's tick and step grids.
 - Events (times in seconds after the start): `jump` (the mid moves by `size`, a fraction),
   `drought` (depth times `size` for `duration`), `one_sided` (the `side` book empties for
   `duration`), `empty` (both sides empty), `crossed` (the best bid `size` ticks above the best ask).
+  Two more change only what the exchange's replies show, not the market (`exchange.py`):
+  `bad_price` (every price times `size`: 0, -1, nan, 0.7 for a tick 30% low) and `frozen` (the
+  replies repeat the last one given before the window: same levels, stamp and update id).
 
 The book advances in fixed steps (`step`) when something must be simulated at fine grain (our
 resting orders), or in one exact jump (`jump_to`) when nothing rests on it.
@@ -45,6 +48,8 @@ class EventKind(StrEnum):
     ONE_SIDED = "one_sided"
     EMPTY = "empty"
     CROSSED = "crossed"
+    BAD_PRICE = "bad_price"  # the replies show every price times `size` (0, -1, nan, 0.7...)
+    FROZEN = "frozen"  # the replies repeat the last one given before the window
 
 
 # The market's clock tick: the mid and the depth noise change on this grid, whatever callers do.
@@ -95,6 +100,7 @@ class Event:
     duration: float = 0.0
     size: float = 0.0
     side: Side | None = None
+    reply: str | None = None  # bad_price, frozen: "book" or "ticker" replies only (None: both)
 
     def active(self, elapsed: float) -> bool:
         return self.at <= elapsed < self.at + self.duration

@@ -39,7 +39,6 @@ the `[faults]` table (see `faults.py`).
 from __future__ import annotations
 
 import random
-import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -48,11 +47,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bot.domain.market import Market, Side
 from bot.errors import DomainError, ScenarioError
+from bot.inputs import read_toml
 from bot.sim.clock import DEFAULT_START
 from bot.sim.faults import FaultConfig
 from bot.sim.filters import MAX_NOTIONAL, MAX_NUM_ORDERS, MAX_PRICE, MAX_QTY, Filters
 from bot.sim.model import BookModel, Event, EventKind, Regime
 
+MAX_EXTENDS = 16  # files in one chain of `extends`
 Positive = Annotated[Decimal, Field(gt=0)]
 NonNegative = Annotated[Decimal, Field(ge=0)]
 
@@ -130,6 +131,7 @@ class EventSpec(_Spec):
     size: float = 0.0
     side: Literal["bids", "asks"] | None = None
     symbol: str | None = None
+    reply: Literal["book", "ticker"] | None = None  # bad_price, frozen: one kind of reply only
 
     @model_validator(mode="after")
     def _coherent(self) -> EventSpec:
@@ -142,11 +144,15 @@ class EventSpec(_Spec):
             raise ValueError("a drought needs a size in (0, 1): the depth left, e.g. 0.1")
         if k is EventKind.ONE_SIDED and self.side is None:
             raise ValueError('a one_sided event needs side = "bids" or "asks" (the side emptied)')
+        if k is EventKind.BAD_PRICE and self.size == 1:
+            raise ValueError("a bad_price needs a size: the factor on every price, e.g. 0.7 or nan")
+        if self.reply is not None and k not in (EventKind.BAD_PRICE, EventKind.FROZEN):
+            raise ValueError("reply is for bad_price and frozen events only")
         return self
 
     def to_event(self) -> Event:
         side = {"bids": Side.BUY, "asks": Side.SELL, None: None}[self.side]
-        return Event(self.kind, self.at, self.duration, self.size, side)
+        return Event(self.kind, self.at, self.duration, self.size, side, self.reply)
 
 
 class Scenario(_Spec):
@@ -254,17 +260,13 @@ def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     resolved = path.resolve()
     if resolved in seen:
         raise ScenarioError([f"{path}: extends itself through {' -> '.join(map(str, seen))}"])
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh, parse_float=Decimal)
-    except FileNotFoundError:
-        raise ScenarioError([f"scenario file not found: {path}"]) from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ScenarioError([f"{path}: {exc}"]) from None
+    if len(seen) >= MAX_EXTENDS:
+        raise ScenarioError([f"{path}: more than {MAX_EXTENDS} files deep in `extends`"])
+    data = read_toml(path, lambda line: ScenarioError([line]), what="scenario", parse_float=Decimal)
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    if not isinstance(parent, str):
+    if not isinstance(parent, str) or not parent or "\x00" in parent:
         raise ScenarioError([f"{path}: extends: a path to another scenario file"])
     return _merge(_read(path.parent / parent, (*seen, resolved)), data)
 

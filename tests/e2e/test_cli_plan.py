@@ -77,8 +77,8 @@ def test_bad_config_gives_lines_and_exit_2(tmp_path: Path) -> None:
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert lines == [
-        "error: portfolio.targets: target weights must sum to 1, got 0.9 (list USDT with a weight to hold cash)",
-        "error: loop.cooldown: Input should be greater than 0 (got -1)",
+        "error: portfolio.targets: target weights must sum to 1 (within 1e-9), got 0.9 (list USDT with a weight to hold cash)",
+        "error: loop.cooldown: must be in [0.01, 2592000] seconds (got -1)",
     ]
     assert "Traceback" not in res.stderr
     res = run("plan", "--config", str(cfg), "--snapshot", "config/snapshots/demo.json")

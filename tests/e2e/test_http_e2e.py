@@ -8,148 +8,20 @@ and no client order id was ever sent twice.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import random
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from bot.sim.binance import (
-    LOCAL_TEST_API_KEY,
-    LOCAL_TEST_SECRET,
-    BinanceFront,
-    HttpFaults,
-    front_of,
-    start_server,
-)
-from bot.sim.scenario import load_scenario
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class Server:
-    url: str
-    front: BinanceFront
-
-
-@contextmanager
-def serve(faults: HttpFaults | None = None) -> Iterator[Server]:
-    """The demo scenario, served from a thread (its own event loop, wall-clock time)."""
-    box: dict[str, object] = {}
-    started = threading.Event()
-
-    def main() -> None:
-        async def run() -> None:
-            runner, port = await start_server(
-                load_scenario(ROOT / "config/scenarios/demo.toml"), faults=faults
-            )
-            stop = asyncio.Event()
-            box["server"] = Server(f"http://127.0.0.1:{port}", front_of(runner))
-            box["stop"] = (asyncio.get_running_loop(), stop)
-            started.set()
-            await stop.wait()
-            await runner.cleanup()
-
-        asyncio.run(run())
-
-    thread = threading.Thread(target=main, daemon=True)
-    thread.start()
-    assert started.wait(30)
-    server = box["server"]
-    assert isinstance(server, Server)
-    try:
-        yield server
-    finally:
-        loop, stop = box["stop"]  # type: ignore[misc]
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
-
-
-def config(tmp_path: Path, url: str, extra: str = "") -> Path:
-    path = tmp_path / "bot.toml"
-    path.write_text(
-        f"""
-[exchange]
-id = "binance"
-mode = "testnet"
-api_url = "{url}"
-retries = 8
-timeout = 1.5
-[portfolio]
-quote = "USDT"
-targets = {{ BTC = 0.40, ETH = 0.25, SOL = 0.15, LINK = 0.10, USDT = 0.10 }}
-[bands]
-width = 0.03
-[execution]
-participation = 0.2
-band_bps = 15
-child_timeout = 0.3
-passive_timeout = 0.6
-[journal]
-path = "journal.sqlite"
-[loop]
-poll_interval = 0.5
-cooldown = 0.5
-{extra}
-"""
-    )
-    return path
-
-
-def env(secret: str = LOCAL_TEST_SECRET) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("REBALANCE_")}
-    return {
-        **base,
-        "REBALANCE_EXCHANGE__API_KEY": LOCAL_TEST_API_KEY,
-        "REBALANCE_EXCHANGE__SECRET": secret,
-        "REBALANCE_LOG__FORMAT": "json",
-    }
-
-
-def bot(
-    cfg: Path, *args: str, secret: str = LOCAL_TEST_SECRET, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "run", "--config", str(cfg), *args],
-        cwd=ROOT,
-        env=env(secret),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def check_exchange_against_journal(
-    front: BinanceFront, journal: Path, band_bps: Decimal | None = None
-) -> None:
-    orders = front.engine.all_orders()
-    ids = Counter(o.client_order_id for o in orders)
-    assert ids, "the bot traded"
-    assert max(ids.values()) == 1, "a client order id was sent twice"
-    db = sqlite3.connect(journal)
-    journaled = {r[0] for r in db.execute("SELECT client_id FROM orders")}
-    assert set(ids) <= journaled, "every order on the exchange was journaled first"
-    trades = {(t.id, t.symbol): t for t in front.engine.my_trades()}
-    fills = db.execute("SELECT trade_id, symbol, amount, price FROM fills").fetchall()
-    assert {(r[0], r[1]) for r in fills} == set(trades), "the journal's fills are the exchange's"
-    for trade_id, symbol, amount, price in fills:
-        t = trades[(trade_id, symbol)]
-        assert (Decimal(amount), Decimal(price)) == (t.amount, t.price)
-    assert not front.engine.open_orders()
+from bot.sim.binance import LOCAL_TEST_API_KEY, LOCAL_TEST_SECRET, HttpFaults
+from tests.e2e.helpers import ROOT, bot, check_exchange_against_journal, config, env, serve
 
 
 def test_full_rebalance_through_ccxt_binance(tmp_path: Path) -> None:

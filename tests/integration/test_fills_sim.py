@@ -44,7 +44,7 @@ async def test_a_trade_query_down_for_an_hour_loses_no_fill(tmp_path: Path) -> N
     """The trade endpoint answers 503 for an hour, past every retry: legs end with estimated
     fees (never 0) and no fills; the first reconciliation after the outage records every trade,
     settles the fees and corrects the rebalance's summary."""
-    outage = '[[faults.outages]]\nmethod = "fetch_my_trades"\nstart = 0\nend = 3600'
+    outage = '[[faults.outages]]\nmethod = "fetch_my_trades"\nstart = 1\nend = 3600'
     settings = settings_for(tmp_path, scenario=scenario(tmp_path, outage))
     daemon, exchange, journal = daemon_for(settings)
     result = await daemon.run(once=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from structlog.testing import capture_logs
+
 from bot.domain.status import RebalanceStatus
 from tests.integration.helpers import ROOT, daemon_for, settings_for
 
@@ -93,3 +95,34 @@ async def test_rounds_that_keep_giving_up_halt_after_the_limit(tmp_path: Path) -
     assert second.halted is not None
     assert "2 rebalances in a row gave up a leg or failed" in second.halted
     assert journal.active_halt() == second.halted
+
+
+async def test_a_maintenance_window_waits_it_out_then_rebalances(tmp_path: Path) -> None:
+    """The exchange is in maintenance for its first ten minutes: fetch_status says so and every
+    other call is refused (ccxt's OnMaintenance). The bot waits, says the exchange reports
+    maintenance, never halts, and rebalances once the window is over."""
+    extra = "[[faults.maintenance]]\nstart = 0\nend = 600"
+    settings = settings_for(
+        tmp_path,
+        "[loop]\npoll_interval = 20\n[risk]\nmax_wait = 120",
+        scenario=scenario(tmp_path, extra),
+    )
+    daemon, ex, journal = daemon_for(settings)
+    with capture_logs() as logs:
+        first = await daemon.run(once=True)
+        assert first.halted is None
+        assert first.waiting is not None and "reports maintenance" in first.waiting
+        assert not ex.engine.all_orders()
+        later = await daemon.run(until_balanced=True, max_rounds=12)
+    assert later.halted is None
+    assert later.balanced
+    assert journal.active_halt() is None
+    assert not any(e["event"] == "halt" for e in logs)
+    # until the first poll that could read the exchange, a wait at each poll, saying why
+    window = [e["event"] for e in logs].index("poll")
+    waits = [e for e in logs[:window] if e["event"] == "waiting"]
+    assert len(waits) >= 3
+    assert all("the exchange reports maintenance" in e["reason"] for e in waits)
+    assert ex.faults.injected["maintenance"] > 0
+    window_end_ms = (ex.faults.started + 600) * 1000
+    assert min(o.timestamp for o in ex.engine.all_orders()) >= window_end_ms

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -64,10 +65,13 @@ class HttpFaults:
 
 
 class TransportFaults:
-    """`HttpFaults` drawn request by request, and the 429 burst in progress (clock time)."""
+    """`HttpFaults` drawn request by request, and the 429 burst in progress (clock time).
+    `injected` counts them: `rate_limited_bursts` started, `rate_limited` requests answered 429
+    in a burst, `server_error` 503s, `slow` replies held back."""
 
     def __init__(self, faults: HttpFaults, exchange: SimExchange) -> None:
         self.faults = faults
+        self.injected: Counter[str] = Counter()
         self._exchange = exchange
         self._rng = random.Random(f"{faults.seed}/http-faults")
         self._burst_until = 0.0
@@ -84,11 +88,17 @@ class TransportFaults:
             u = self._rng.random()
             if u < f.rate_limited:
                 self._burst_until = now + f.burst_seconds
+                self.injected["rate_limited_bursts"] += 1
             elif u < f.rate_limited + f.server_error:
+                self.injected["server_error"] += 1
                 raise Reply(503, "Service Unavailable")
         if now < self._burst_until:
+            self.injected["rate_limited"] += 1
             raise too_many(math.ceil(self._burst_until - now), self._exchange)
-        return bool(f.slow) and self._rng.random() < f.slow
+        slow = bool(f.slow) and self._rng.random() < f.slow
+        if slow:
+            self.injected["slow"] += 1
+        return slow
 
 
 def weight_budget(exchange: SimExchange) -> int:

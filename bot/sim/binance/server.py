@@ -167,6 +167,7 @@ class BinanceFront(Venue):
         self.keys = Keys(api_key, secret)
         self.faults = faults or HttpFaults()
         self.requests: Counter[str] = Counter()  # by endpoint name, every answer counted
+        self.slow_replies: Counter[str] = Counter()  # by endpoint name, replies held back
         self._transport = TransportFaults(self.faults, exchange)
 
     def app(self) -> web.Application:
@@ -174,6 +175,11 @@ class BinanceFront(Venue):
         app[FRONT] = self
         app.router.add_route("*", "/{tail:.*}", self._handle)
         return app
+
+    @property
+    def transport_faults(self) -> Counter[str]:
+        """The `HttpFaults` injected so far, by kind (see `TransportFaults.injected`)."""
+        return self._transport.injected
 
     def rate_limit_burst(self, seconds: float) -> None:
         """Answer every request 429 for the next `seconds` (clock time), as a burst would."""
@@ -225,6 +231,7 @@ class BinanceFront(Venue):
             log.exception("binance_front_error", endpoint=endpoint.name)
             response = unknown_error().response()
         if slow:
+            self.slow_replies[endpoint.name] += 1
             await asyncio.sleep(self.faults.slow_seconds)
         response.headers["X-MBX-USED-WEIGHT-1M"] = str(self.exchange.faults.weight_used)
         if endpoint.name == "newOrder":
