@@ -47,3 +47,38 @@ def test_readme_snapshot_example_parses() -> None:
     assert block is not None
     snap = parse_snapshot(json.loads(block.group(1), parse_float=Decimal, parse_int=Decimal))
     assert snap.books["BTC/USDT"].mid == Decimal("94999.995")
+
+
+async def test_readme_exchange_table_is_the_profiles() -> None:
+    """Every row of the README's exchange table says what the profile and ccxt say: the
+    verified exchanges, client-id length, where fees are taken, bid/ask in tickers, and whether
+    testnet and demo modes switch or are refused."""
+    import ccxt.async_support as ccxt_async
+
+    from bot.errors import ConfigError
+    from bot.exchange.connect import enable_demo, enable_sandbox
+    from bot.exchange.profiles import profile_for, verified_exchanges
+
+    table = README.split("### Exchanges", 1)[1].split("\n\n|", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in ("|" + table).splitlines() if line.startswith("| ")][1:]
+    seen = set()
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        name, client_id, _lookup, fees, bid_ask, _window, testnet, demo, paper = cells
+        profile = profile_for(name)
+        seen.add(name)
+        assert client_id.split(",")[0].split(" ")[0] == str(profile.client_id.max_length), name
+        assert (fees == "quote") == (profile.fees_in == "quote"), name
+        assert bid_ask.startswith("yes") == profile.tickers_bid_ask, name
+        assert paper == "yes"
+        for switch, cell in ((enable_sandbox, testnet), (enable_demo, demo)):
+            client = getattr(ccxt_async, name)()
+            try:
+                switch(client, profile) if switch is enable_demo else switch(client)
+                works = True
+            except ConfigError:
+                works = False
+            finally:
+                await client.close()
+            assert cell.startswith("yes") == works, (name, switch.__name__)
+    assert seen == set(verified_exchanges())
