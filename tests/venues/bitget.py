@@ -439,13 +439,16 @@ class Fake(Venue):
 
     # ---- trades --------------------------------------------------------------------------------
 
+    def trade_id(self, trade: SimTrade) -> str:
+        return str(TRADE_IDS + int(trade.id))
+
     def trade_json(self, trade: SimTrade) -> dict[str, Any]:
         order = self.engine.orders[trade.order_id]
         return {
             "userId": "7264631750",
             "symbol": self.market_id(trade.symbol),
             "orderId": self.order_id(order),
-            "tradeId": str(TRADE_IDS + int(trade.id)),
+            "tradeId": self.trade_id(trade),
             "orderType": "limit",
             "side": trade.side.value,
             "priceAvg": num(trade.price),

@@ -510,6 +510,9 @@ class Fake(Venue):
 
     # ---- trades --------------------------------------------------------------------------------
 
+    def trade_id(self, trade: SimTrade) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_OID, f"bybit-exec-{trade.id}"))
+
     def trade_json(self, trade: SimTrade) -> dict[str, Any]:
         order = self.engine.orders[trade.order_id]
         return {
@@ -527,7 +530,7 @@ class Fake(Venue):
             "isMaker": not trade.taker,
             "execFee": num(trade.fee),
             "feeRate": num(trade.fee_rate),
-            "execId": str(uuid.uuid5(uuid.NAMESPACE_OID, f"bybit-exec-{trade.id}")),
+            "execId": self.trade_id(trade),
             "tradeIv": "",
             "blockTradeId": "",
             "markPrice": "",

@@ -69,6 +69,8 @@ participation = 0.5
 band_bps = 30
 child_timeout = 0.05
 passive_timeout = 0.05
+[risk]
+price_confirm_after = 0.05
 [journal]
 path = "journal.sqlite"
 """
@@ -95,7 +97,7 @@ async def test_a_whole_rebalance(tmp_path: Path, name: str) -> None:
     assert max(ids.values()) == 1
     assert set(ids) <= set(journal.client_ids())
     rows = journal.recorded_fills()
-    assert {r.trade_id for r in rows} == {t.id for t in venue.engine.my_trades()}
+    assert {r.trade_id for r in rows} == {venue.trade_id(t) for t in venue.engine.my_trades()}
     assert not venue.engine.open_orders()
     journal.close()
 

@@ -43,6 +43,9 @@ participation = 0.5
 band_bps = 30
 child_timeout = 0.05
 passive_timeout = 0.05
+[risk]
+price_confirm_after = 0.05
+max_cost_bps = 200  # Coinbase's base tier charges 120 bps (ccxt's default fees)
 [journal]
 path = "journal.sqlite"
 """
@@ -56,6 +59,9 @@ async def test_paper_trading_on_the_exchanges_public_data(tmp_path: Path, name: 
     profile = profile_for(name)
     public = ccxt_client(name, profile, timeout=5.0, options={})
     venue.install(public)
+    # The venue's pacing (about 2 s a public call for Kraken) has no use offline.
+    public.rateLimit = 10
+    public.throttler.config["refillRate"] = 1 / public.rateLimit
     settings = load_settings(config(tmp_path, name))
     backend = paper_backend(settings, public)
     journal = Journal(tmp_path / "journal.sqlite")

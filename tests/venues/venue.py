@@ -20,6 +20,7 @@ answers the venue's error for a ccxt error class without executing (rate limit, 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -30,7 +31,7 @@ import ccxt
 import yarl
 
 from bot.domain.market import Level, Market, Side
-from bot.sim.account import OrderType, SimOrder, TimeInForce
+from bot.sim.account import OrderType, SimOrder, SimTrade, TimeInForce
 from bot.sim.matching import Matcher
 
 D = Decimal
@@ -124,7 +125,7 @@ class Venue:
             s: StaticBook(m, price, depth, spacing)
             for s, (m, price, depth, spacing) in MARKETS.items()
         }
-        self.engine = Matcher(books, dict(BALANCES), exchange_id=self.exchange_id, now=1.7e9)
+        self.engine = Matcher(books, dict(BALANCES), exchange_id=self.exchange_id, now=time.time())
         self._routes = self.routes()
 
     # ---- what a subclass supplies -------------------------------------------------------------
@@ -138,6 +139,10 @@ class Venue:
 
     def market_id(self, symbol: str) -> str:
         raise NotImplementedError
+
+    def trade_id(self, trade: SimTrade) -> str:
+        """The id this venue shows for one of the account's trades (the engine's own by default)."""
+        return trade.id
 
     def symbol_of(self, market_id: str) -> str:
         for symbol in MARKETS:
