@@ -109,6 +109,20 @@ def test_a_secret_in_any_variable_is_never_shown(
     assert all(variable in line or "not both" in line for line in lines), lines
 
 
+def test_the_last_guard_blanks_a_credential_that_reached_a_message() -> None:
+    """Should a check above ever echo a credential variable's value (or its stripped text), the
+    scrub before printing blanks it; other variables' values are left as they are."""
+    from bot.settings.loader import _scrub
+
+    environ = {
+        "REBALANCE_EXCHANGE__SECRET": f"  {SECRET}\n",
+        "REBALANCE_NOTIFY__TELEGRAM_TOKEN": "tok-12345",
+        "REBALANCE_LOOP__POLL_INTERVAL": "abcd",
+    }
+    lines = _scrub([f"x: got {SECRET}", "y: got tok-12345 and abcd"], environ)
+    assert lines == ["x: got ***", "y: got *** and abcd"]
+
+
 def test_pydantic_validation_errors_never_show_a_secret(tmp_path: Path) -> None:
     """The models' own ValidationError text (`input_value=...` by default) shows no input."""
     attempts = [
@@ -203,6 +217,9 @@ def test_weights_sum_to_one_within_the_stated_tolerance_summed_exactly(tmp_path:
         "portfolio.targets: target weights must sum to 1 (within 1e-9), got 1.0000000011"
         " (list USDT with a weight to hold cash)"
     ]
+    # Just past the tolerance by 1e-28: a sum rounded to 28 digits would make it exactly 1e-9.
+    past = write(tmp_path, GOOD.replace("BTC = 0.5", 'BTC = "0.5000000010000000000000000001"'))
+    assert problems(past)[0].startswith("portfolio.targets: target weights must sum to 1")
     for weight in ("0.5000000001", "0.4999999991", "0.5000000000000000000000000001"):
         path = write(tmp_path, GOOD.replace("BTC = 0.5", f'BTC = "{weight}"'), "near.toml")
         assert load_settings(path, {}).portfolio.targets["BTC"] == Decimal(weight)
