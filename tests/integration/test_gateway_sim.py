@@ -279,9 +279,9 @@ async def test_a_reply_the_bot_cannot_read_is_a_gateway_error() -> None:
         await gw.fetch_balances()
 
 
-async def test_an_order_whose_reply_cannot_be_read_is_looked_up_not_lost() -> None:
-    """The exchange took the order but its reply is unreadable: the order is found by its
-    client id, so it is never sent twice nor forgotten."""
+async def test_a_short_create_reply_is_completed_from_the_request() -> None:
+    """The exchange took the order but its reply lacks the side (Bybit, KuCoin, Bitget): what
+    it lacks comes from the request sent, so the order is neither sent twice nor forgotten."""
     gw, exchange, _ = gateway_for("demo.toml")
     await gw.load_markets()
     book = await gw.fetch_order_book("BTC/USDT", 5)
@@ -293,9 +293,12 @@ async def test_an_order_whose_reply_cannot_be_read_is_looked_up_not_lost() -> No
         return {**reply, "side": None}
 
     exchange.create_order = short_reply  # type: ignore[method-assign]
+    before = sum(exchange.calls.values())
     report = await gw.place_order(
         OrderRequest("gw-short-1", "BTC/USDT", Side.BUY, D("0.001"), book.best_bid)
     )
     assert report.client_id == "gw-short-1"
     assert report.side is Side.BUY
     assert exchange.calls["create_order"] == 1
+    # The side a short reply lacks comes from the request sent: no lookup was needed.
+    assert sum(exchange.calls.values()) - before == 1, dict(exchange.calls)
