@@ -17,11 +17,14 @@ Execution styles, all with limit orders:
   market left behind is replaced); only the leg's final stretch (`take_after` of its deadline)
   takes what is left;
 - `passive-then-take`: each child first rests post-only for `passive_timeout`, then its unfilled
-  rest (and no more) is taken within the band.
+  rest (and no more) is taken within the band;
+- `schedule`: along a risk-aware trajectory over `horizon` seconds, resting when on schedule and
+  taking when behind (`bot/domain/trajectory.py`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -35,6 +38,7 @@ class Style(StrEnum):
     TAKE = "take"
     PASSIVE = "passive"
     PASSIVE_THEN_TAKE = "passive-then-take"
+    SCHEDULE = "schedule"  # along a risk-aware trajectory: see bot/domain/trajectory.py
 
 
 class Phase(StrEnum):
@@ -55,6 +59,8 @@ class ExecutionPolicy:
     deviation_timeout: float = 300.0  # paused this long: give the leg up
     leg_deadline: float = 1800.0  # seconds; a leg still open then is given up
     take_after: Decimal = Decimal("0.8")  # passive: take what is left after this share of it
+    horizon: float = 900.0  # schedule: seconds the trajectory spans (at most the leg deadline)
+    risk_aversion: float = 0.01  # schedule: per bps; 0 is a straight line (a TWAP)
 
     def __post_init__(self) -> None:
         if not ZERO < self.participation <= 1:
@@ -65,7 +71,10 @@ class ExecutionPolicy:
             raise DomainError(f"max_order_notional must be > 0, got {self.max_order_notional}")
         if not ZERO < self.take_after <= 1:
             raise DomainError(f"take_after must be in (0, 1], got {self.take_after}")
-        for name in ("child_timeout", "passive_timeout", "deviation_timeout", "leg_deadline"):
+        if not 0 <= self.risk_aversion < math.inf:
+            raise DomainError(f"risk_aversion must be finite and >= 0, got {self.risk_aversion}")
+        names = ("child_timeout", "passive_timeout", "deviation_timeout", "leg_deadline", "horizon")
+        for name in names:
             if getattr(self, name) <= 0:
                 raise DomainError(f"{name} must be > 0, got {getattr(self, name)}")
 

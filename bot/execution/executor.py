@@ -17,7 +17,7 @@ from typing import Protocol
 
 from bot.clock import Clock
 from bot.domain.lifecycle import ChildOrder
-from bot.domain.market import ONE, ZERO, Market, Side
+from bot.domain.market import ONE, ZERO, Market, OrderBook, Side
 from bot.domain.orders import FillReport, OrderReport, OrderRequest
 from bot.domain.planner import Leg
 from bot.domain.prices import BookWatch
@@ -34,6 +34,7 @@ from bot.domain.slicing import (
     next_child,
 )
 from bot.domain.status import ChildOutcome, LegOutcome
+from bot.domain.trajectory import ADVERSE_SIGMAS, Volatility, plan_step, urgency
 from bot.errors import (
     AmbiguousOrder,
     AuthFailed,
@@ -151,6 +152,7 @@ class Executor:
         policy = self.policy
         progress = LegProgress()
         watch = BookWatch()  # a frozen book stops the leg: no child is placed into it forever
+        volatility = Volatility()  # the schedule style's estimate, from the mids the leg sees
         while True:
             if self._stopping:
                 report.outcome, report.reason = LegOutcome.HALTED, "stopping"
@@ -185,9 +187,14 @@ class Executor:
                     report.reason = f"budget spent: {report.budget:.8f} {leg.spends}"
                     log.info("leg_budget_spent", leg=report.key, budget=str(report.budget))
                     return
-            decision = next_child(
-                market, book, state, policy, progress.forced_phase, progress.take_cap, left
-            )
+            phase, cap = progress.forced_phase, progress.take_cap
+            if policy.style is Style.SCHEDULE:
+                volatility = volatility.observe(book.mid or report.arrival_mid, now)
+                phase, cap = self._scheduled(market, book, leg, remaining, volatility, state)
+                if cap is None:  # this step's slice is below the market's minimum: on schedule
+                    await self.clock.sleep(policy.child_timeout)
+                    continue
+            decision = next_child(market, book, state, policy, phase, cap, left)
             if isinstance(decision, Done):
                 report.reason = decision.reason if remaining > 0 else "filled"
                 return
@@ -213,6 +220,45 @@ class Executor:
             progress = progress.child_settled(decision, filled, policy.style)
             if decision.phase is Phase.TAKE and filled > 0:
                 await self.clock.sleep(policy.child_timeout)  # let the book refill
+
+    def _scheduled(
+        self,
+        market: Market,
+        book: OrderBook,
+        leg: Leg,
+        remaining: Decimal,
+        volatility: Volatility,
+        state: LegState,
+    ) -> tuple[Phase, Decimal | None]:
+        """The `schedule` style's step: its phase and amount (None: nothing due this step)."""
+        policy = self.policy
+        step_s = policy.child_timeout
+        depth = book.quantity_within_bps(leg.side, policy.band_bps)
+        kappa = urgency(
+            volatility.variance,
+            float(depth / leg.amount) if leg.amount > 0 else 0.0,
+            float(policy.band_bps),
+            step_s,
+            policy.risk_aversion,
+        )
+        spread = book.spread_bps or ZERO
+        step = plan_step(
+            total=leg.amount,
+            remaining=remaining,
+            elapsed=state.elapsed,
+            horizon=min(policy.horizon, policy.leg_deadline),
+            step=step_s,
+            kappa=kappa,
+            half_spread_bps=float(spread) / 2,
+            fee_saving_bps=float((market.taker_fee - market.maker_fee) * 10_000),
+            adverse_bps=ADVERSE_SIGMAS * volatility.sigma_bps(step_s),
+        )
+        mid = book.mid or state.arrival_mid
+        if step.amount <= 0 or market.round_amount(step.amount) < market.min_tradable(mid):
+            if remaining >= market.min_tradable(mid) and state.elapsed < policy.horizon:
+                return Phase.PASSIVE, None
+            return Phase.TAKE, remaining  # the last of it: next_child says dust or takes it
+        return (Phase.TAKE if step.take else Phase.PASSIVE), step.amount
 
     async def _child(self, market: Market, child: Child, report: LegReport) -> ChildOutcome:
         """Place one child and see it to a final state, each step a transition of its life

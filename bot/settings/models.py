@@ -195,6 +195,10 @@ class ExecutionSettings(_Section):
     deviation_timeout: Annotated[float, Between("0.01", 604_800, unit="seconds")] = 300.0
     leg_deadline: Annotated[float, Between("0.01", 604_800, unit="seconds")] = 1800.0
     take_after: Share = Decimal("0.8")
+    # style "schedule": the seconds its trajectory spans (capped by leg_deadline) and its risk
+    # aversion (per bps; 0 trades in a straight line, higher front-loads in volatile markets)
+    horizon: Annotated[float, Between(1, 604_800, unit="seconds")] = 900.0
+    risk_aversion: Annotated[float, Between(0, 1000)] = 0.01
     book_depth: Annotated[int, Between(5, 5000)] = 50
     # A leg's book unchanged (same levels, stamp, update id) for this long (seconds), or for five
     # children, while its children go unfilled in it is frozen: the leg stops placing, given up.
@@ -213,6 +217,8 @@ class ExecutionSettings(_Section):
             deviation_timeout=self.deviation_timeout,
             leg_deadline=self.leg_deadline,
             take_after=self.take_after,
+            horizon=self.horizon,
+            risk_aversion=self.risk_aversion,
         )
 
 

@@ -226,3 +226,35 @@ async def test_adverse_jump_pauses_then_halts_the_leg() -> None:
     assert D(0) < report.filled < D(5)  # it traded before the jump, nothing after
     assert report.duration >= 60 + 20
     assert not ex.engine.open_orders()
+
+
+async def test_the_schedule_style_follows_its_trajectory_and_catches_up_at_the_horizon() -> None:
+    """A 20x-depth sell worked by `schedule` over 300 s: done by about the horizon, no child
+    beyond the band, never far ahead of its straight line, and it rests when on schedule (a
+    4 bps spread earns more than the move expected over a step)."""
+    ex, gw, clock = setup(scenario(regime={"trade_rate": 1.0, "trade_size": 0.3, "spread_bps": 4}))
+    policy = ExecutionPolicy(
+        style=Style.SCHEDULE,
+        participation=D("0.5"),
+        band_bps=D(10),
+        child_timeout=10,
+        horizon=300,
+        risk_aversion=0.0,
+        leg_deadline=1800,
+    )
+    amount = TOP * 20
+    start = clock.time()
+    report = await run(ex, gw, clock, policy, leg(Side.SELL, str(amount)))
+    assert report.outcome is LegOutcome.DONE
+    assert report.filled == amount
+    assert 250 <= report.duration <= 420  # spread over its horizon, not all at once
+    orders = ex.engine.all_orders()
+    assert any(o.post_only for o in orders) and any(not o.post_only for o in orders)
+    for o in orders:  # never more than one step's slice ahead of the straight line
+        sold_before = sum(
+            (t.amount for p in orders for t in p.trades if t.timestamp < o.timestamp), D(0)
+        )
+        elapsed = o.timestamp / 1000 - start
+        line = amount * D(repr(min(1.0, (elapsed + 10) / 300)))
+        assert sold_before <= line + amount / 30 + TOP, (elapsed, sold_before, line)
+    assert_one_live_order_at_a_time(ex)
