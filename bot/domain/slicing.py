@@ -59,7 +59,7 @@ class ExecutionPolicy:
     deviation_timeout: float = 300.0  # paused this long: give the leg up
     leg_deadline: float = 1800.0  # seconds; a leg still open then is given up
     take_after: Decimal = Decimal("0.8")  # passive: take what is left after this share of it
-    horizon: float = 900.0  # schedule: seconds the trajectory spans (at most the leg deadline)
+    horizon: float = 900.0  # schedule: seconds its trajectory spans (<= take_after of the deadline)
     risk_aversion: float = 0.01  # schedule: per bps; 0 is a straight line (a TWAP)
 
     def __post_init__(self) -> None:

@@ -246,7 +246,7 @@ class Executor:
             total=leg.amount,
             remaining=remaining,
             elapsed=state.elapsed,
-            horizon=min(policy.horizon, policy.leg_deadline),
+            horizon=self._horizon(),
             step=step_s,
             kappa=kappa,
             half_spread_bps=float(spread) / 2,
@@ -255,10 +255,16 @@ class Executor:
         )
         mid = book.mid or state.arrival_mid
         if step.amount <= 0 or market.round_amount(step.amount) < market.min_tradable(mid):
-            if remaining >= market.min_tradable(mid) and state.elapsed < policy.horizon:
+            if remaining >= market.min_tradable(mid) and state.elapsed < self._horizon():
                 return Phase.PASSIVE, None
             return Phase.TAKE, remaining  # the last of it: next_child says dust or takes it
         return (Phase.TAKE if step.take else Phase.PASSIVE), step.amount
+
+    def _horizon(self) -> float:
+        """The schedule's span: `horizon`, within `take_after` of the leg's deadline so that the
+        catch-up has time before the deadline gives the leg up."""
+        policy = self.policy
+        return min(policy.horizon, policy.leg_deadline * float(policy.take_after))
 
     async def _child(self, market: Market, child: Child, report: LegReport) -> ChildOutcome:
         """Place one child and see it to a final state, each step a transition of its life

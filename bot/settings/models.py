@@ -195,8 +195,8 @@ class ExecutionSettings(_Section):
     deviation_timeout: Annotated[float, Between("0.01", 604_800, unit="seconds")] = 300.0
     leg_deadline: Annotated[float, Between("0.01", 604_800, unit="seconds")] = 1800.0
     take_after: Share = Decimal("0.8")
-    # style "schedule": the seconds its trajectory spans (capped by leg_deadline) and its risk
-    # aversion (per bps; 0 trades in a straight line, higher front-loads in volatile markets)
+    # style "schedule": the seconds its trajectory spans (at most take_after of leg_deadline) and
+    # its risk aversion (per bps; 0 trades in a straight line, higher front-loads when volatile)
     horizon: Annotated[float, Between(1, 604_800, unit="seconds")] = 900.0
     risk_aversion: Annotated[float, Between(0, 1000)] = 0.01
     book_depth: Annotated[int, Between(5, 5000)] = 50
