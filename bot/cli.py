@@ -42,8 +42,31 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: fits 80 columns, no type shown after a flag
     help="Keeps a crypto portfolio at its target allocation.",
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_show_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Keeps a crypto portfolio at its target allocation."""
+
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="TOML configuration file.", show_default=False)
@@ -125,7 +148,8 @@ def run(
     config: ConfigOption,
     once: Annotated[bool, typer.Option("--once", help="One poll, at most one rebalance.")] = False,
     until_balanced: Annotated[
-        bool, typer.Option("--until-balanced", help="Rebalance until every asset is in band.")
+        bool,
+        typer.Option("--until-balanced", help="Rebalance until every asset is in band."),
     ] = False,
     live: Annotated[
         bool, typer.Option("--live", help='Confirm mode = "live": trade real money.')
@@ -155,7 +179,7 @@ def run(
                 once=once,
                 until_balanced=until_balanced,
                 live=live,
-                progress=_progress_printer(),
+                progress=_progress_printer(to_stderr=as_json),
                 new_journal=new_journal,
             )
         )
@@ -194,9 +218,10 @@ def run(
         raise typer.Exit(1)
 
 
-def _progress_printer() -> Callable[[LegReport], None]:
-    """One line per finished child: how far each leg is, and what it cost so far."""
-    out = _out()
+def _progress_printer(to_stderr: bool = False) -> Callable[[LegReport], None]:
+    """One line per finished child: how far each leg is, and what it cost so far (on stderr
+    when stdout carries a JSON document)."""
+    out = Console(stderr=True, highlight=False) if to_stderr else _out()
 
     def show(leg: LegReport) -> None:
         done = leg.filled / leg.planned * 100 if leg.planned else Decimal(100)

@@ -31,6 +31,15 @@ def _money(x: Decimal) -> str:
     return f"{x:,.2f}"
 
 
+def _opt_money(x: object) -> str:
+    """A journal figure (exact text) as money with 2 decimals, or '-' when there is none."""
+    return "-" if x is None or x == "" else _money(Decimal(str(x)))
+
+
+def _opt_bps(x: object) -> str:
+    return "-" if x is None or x == "" else f"{Decimal(str(x)):.2f}"
+
+
 def _band(p: Position) -> str:
     lo, hi = p.bounds
     return f"{lo * 100:.2f}-{hi * 100:.2f}%"
@@ -296,7 +305,8 @@ def render_status(data: dict[str, Any], console: Console) -> None:
     if last:
         console.print(
             f"Last rebalance #{last['id']} {last['status']} at {last['started']}:"
-            f" traded {last['traded_value'] or '-'}, shortfall {last['shortfall_bps'] or '-'} bps"
+            f" traded {_opt_money(last['traded_value'])},"
+            f" shortfall {_opt_bps(last['shortfall_bps'])} bps"
             + (f" ({last['reason']})" if last["reason"] else "")
         )
 

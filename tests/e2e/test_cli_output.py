@@ -1,0 +1,79 @@
+"""What a new user sees: `--version`, help that fits 80 columns with no type after a flag,
+`run --json` printing exactly one JSON document on stdout (progress on stderr), and `status`
+showing money as money."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from bot import __version__
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REBALANCE_")}
+    env["COLUMNS"] = str(columns)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "bot.toml"
+    path.write_text(
+        f"""
+[exchange]
+mode = "sim"
+[portfolio]
+quote = "USDT"
+targets = {{ BTC = 0.40, ETH = 0.25, SOL = 0.15, LINK = 0.10, USDT = 0.10 }}
+[sim]
+scenario = "{ROOT / "config/scenarios/demo.toml"}"
+time = "virtual"
+[execution]
+band_bps = 15
+child_timeout = 2
+passive_timeout = 4
+[journal]
+path = "journal.sqlite"
+"""
+    )
+    return path
+
+
+def test_version_flag_and_command() -> None:
+    for args in (["--version"], ["version"]):
+        res = cli(*args)
+        assert res.returncode == 0 and res.stdout.strip() == __version__
+
+
+def test_help_fits_80_columns_and_shows_no_type_after_a_flag() -> None:
+    for args in (["--help"], ["run", "--help"], ["plan", "--help"], ["status", "--help"]):
+        res = cli(*args)
+        assert res.returncode == 0, res.stderr
+        assert "<bool>" not in res.stdout
+        assert max(len(line) for line in res.stdout.splitlines()) <= 80, res.stdout
+
+
+def test_run_json_is_one_document_on_stdout_and_status_shows_money(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    ran = cli("run", "--config", str(cfg), "--once", "--json")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    reports = json.loads(ran.stdout)  # the whole of stdout: one JSON document
+    assert reports and reports[0]["status"] == "done"
+    assert "filled" in ran.stderr  # the progress lines went to stderr
+    status = cli("status", "--config", str(cfg))
+    assert status.returncode == 0, status.stderr
+    line = next(x for x in status.stdout.splitlines() if x.startswith("Last rebalance"))
+    assert re.search(r" traded \d{1,3}(,\d{3})*\.\d{2}, shortfall -?\d+\.\d{2} bps", line), line
