@@ -8,8 +8,9 @@
 
 The server runs in a daemon thread, so a scrape never waits for the asyncio loop and the loop
 never waits for a scrape. `/healthz` answers 200 while the last poll completed within
-`STALE_POLLS` poll intervals (on `clock`, the same clock the polls are stamped with), 503 before
-the first poll and once the polls have stopped; the body is a small JSON object saying why.
+`STALE_POLLS` poll intervals, or, during a rebalance, while its heartbeat is that fresh (on
+`clock`, the same clock the polls are stamped with); 503 before the first poll and once both
+have stopped. The body is a small JSON object saying why.
 
 Each `Metrics` has its own `CollectorRegistry`: two instances (two tests) never share a series.
 """
@@ -87,6 +88,7 @@ class Metrics:
         self.clock = clock
         self.registry = registry if registry is not None else CollectorRegistry()
         self._last_poll: float | None = None
+        self._last_beat: float | None = None  # a rebalance at work (the executor's heartbeat)
         self._halted = False
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -178,6 +180,10 @@ class Metrics:
         self.last_poll_timestamp.set(now)
         self._last_poll = now
 
+    def heartbeat(self, now: float | None = None) -> None:
+        """A rebalance is at work at `now`: the daemon is alive between two polls."""
+        self._last_beat = self.clock() if now is None else now
+
     def rebalance_started(self) -> None:
         self.rebalances_started.inc()
 
@@ -227,11 +233,13 @@ class Metrics:
             return Health(False, "no poll yet", None, self._halted)
         age = max(now - self._last_poll, 0.0)
         limit = STALE_POLLS * self.poll_interval
-        if age > limit:
-            return Health(
-                False, f"last poll {age:.0f} s ago (limit {limit:.0f} s)", age, self._halted
-            )
-        return Health(True, "polling", age, self._halted)
+        if age <= limit:
+            return Health(True, "polling", age, self._halted)
+        if self._last_beat is not None and self._last_beat > self._last_poll:
+            beat = max(now - self._last_beat, 0.0)
+            if beat <= limit:
+                return Health(True, f"rebalancing (heartbeat {beat:.0f} s ago)", age, self._halted)
+        return Health(False, f"last poll {age:.0f} s ago (limit {limit:.0f} s)", age, self._halted)
 
     # ---- the HTTP server --------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from bot.domain.portfolio import Valuation
@@ -324,10 +325,11 @@ class Daemon:
             if foreign is not None:
                 self._halt(result, foreign)
                 return
-            report = await self.rebalancer.run(
-                veto=lambda plan: self.guard.check_plan(plan, self.clock.time()),
-                scheduled=scheduled,
-            )
+            async with self._heartbeat():
+                report = await self.rebalancer.run(
+                    veto=lambda plan: self.guard.check_plan(plan, self.clock.time()),
+                    scheduled=scheduled,
+                )
         except AuthFailed:
             raise
         except UnknownFeeError as exc:  # needs a person: the fee rates to use
@@ -378,6 +380,28 @@ class Daemon:
         if scripted or self._last_rebalance is None:
             return True
         return self.clock.time() - self._last_rebalance >= self.loop.cooldown
+
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self) -> AsyncIterator[None]:
+        """While a rebalance works, beat for the health check every third of a poll interval:
+        the process is alive and trading, though it does not poll."""
+        if self.metrics is None:
+            yield
+            return
+        metrics, period = self.metrics, max(self.loop.poll_interval / 3, 0.01)
+
+        async def beat() -> None:
+            while True:
+                metrics.heartbeat(self.clock.time())
+                await self.clock.sleep(period)
+
+        task = asyncio.ensure_future(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep on the backend's clock, waking early when a stop is requested."""

@@ -384,3 +384,38 @@ async def test_a_scheduled_rebalance_runs_even_inside_the_bands(tmp_path: Path) 
     assert not first.before.needs_rebalance  # it was in band: the schedule decided
     assert first.started >= start + 3600
     assert ex.engine.all_orders()
+
+
+async def test_the_health_check_holds_through_a_rebalance_longer_than_its_limit(
+    tmp_path: Path,
+) -> None:
+    """A rebalance lasting many poll intervals keeps /healthz at 200 by its heartbeat: a person
+    (or Docker's restart policy) never sees a working bot as unhealthy."""
+    from bot.metrics import STALE_POLLS, Metrics
+
+    settings = settings_for(tmp_path, "[loop]\npoll_interval = 5")
+    backend = build_backend(settings)
+    journal = Journal(settings.resolve(settings.journal.path), now=backend.clock.time)
+    metrics = Metrics(settings.loop.poll_interval, clock=backend.clock.time)
+    daemon = build_daemon(settings, backend, journal, metrics=metrics)
+    samples: list[tuple[float, bool, str]] = []
+
+    async def watch() -> None:
+        while True:
+            await backend.clock.sleep(1.0)
+            health = metrics.health()
+            samples.append((backend.clock.time(), health.ok, health.reason))
+
+    watcher = asyncio.create_task(watch())
+    try:
+        result = await daemon.run(once=True)
+    finally:
+        watcher.cancel()
+        await backend.close()
+        journal.close()
+    assert result.reports and result.reports[0].status == "done"
+    after_poll = [s for s in samples if s[2] != "no poll yet"]
+    span = after_poll[-1][0] - after_poll[0][0]
+    assert span > 3 * STALE_POLLS * settings.loop.poll_interval  # far past the poll limit
+    assert all(ok for _, ok, _ in after_poll), [s for s in after_poll if not s[1]][:3]
+    assert any(reason.startswith("rebalancing") for _, _, reason in after_poll)
