@@ -51,7 +51,7 @@ USER 10001:10001
 # Healthy while the last poll is at most 3 poll intervals old. It needs [metrics] enabled = true on
 # port 9108 (or HEALTHCHECK_URL set to match); without metrics the container reports unhealthy.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
-    CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen(os.environ['HEALTHCHECK_URL'], timeout=4).status == 200 else 1)"]
+    CMD ["python", "-c", "import json, os, sys, urllib.error, urllib.request\ntry:\n    body = json.load(urllib.request.urlopen(os.environ['HEALTHCHECK_URL'], timeout=4))\nexcept urllib.error.HTTPError as exc:\n    body = json.load(exc)\nexcept Exception as exc:\n    sys.exit(print(f'unhealthy: no answer from the bot ({exc})') or 1)\nprint(f\"{body['status']}: {body['reason']}\")\nsys.exit(0 if body['status'] == 'ok' else 1)"]
 
 ENTRYPOINT ["rebalance-bot"]
 CMD ["run", "--config", "/config/bot.toml"]

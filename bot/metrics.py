@@ -116,6 +116,11 @@ class Metrics:
             "When the last poll completed (Unix time, on the bot's clock).",
             registry=r,
         )
+        self.last_heartbeat_timestamp = Gauge(
+            PREFIX + "last_heartbeat_timestamp_seconds",
+            "When a rebalance at work last beat (Unix time, on the bot's clock).",
+            registry=r,
+        )
         self.rebalances_started = Counter(
             PREFIX + "rebalances_started", "Rebalances started.", registry=r
         )
@@ -183,6 +188,7 @@ class Metrics:
     def heartbeat(self, now: float | None = None) -> None:
         """A rebalance is at work at `now`: the daemon is alive between two polls."""
         self._last_beat = self.clock() if now is None else now
+        self.last_heartbeat_timestamp.set(self._last_beat)
 
     def rebalance_started(self) -> None:
         self.rebalances_started.inc()

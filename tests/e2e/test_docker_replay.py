@@ -204,8 +204,10 @@ def test_build_stage_replays_and_the_image_command_starts(
         probe_env = {**run_env, "HEALTHCHECK_URL": f"http://127.0.0.1:{port}/healthz"}
         probe_cmd = [str(venv / "bin" / "python"), *probe[1:]]
 
-        def healthy() -> bool:
-            out = subprocess.run(probe_cmd, env=probe_env, capture_output=True, timeout=30)
+        def healthy(env: dict[str, str] = probe_env) -> bool:
+            out = subprocess.run(probe_cmd, env=env, capture_output=True, text=True, timeout=30)
+            lines = (out.stdout + out.stderr).splitlines()
+            assert len(lines) == 1 and "Traceback" not in lines[0], lines  # one line, always
             return out.returncode == 0
 
         settings = load_settings(ROOT / "config" / "demo.toml")
@@ -216,5 +218,6 @@ def test_build_stage_replays_and_the_image_command_starts(
         assert healthy()
         now[0] += 31  # three poll intervals and a second later
         assert not healthy()
+        assert not healthy({**probe_env, "HEALTHCHECK_URL": "http://127.0.0.1:9/healthz"})
     finally:
         metrics.stop()
