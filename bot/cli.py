@@ -33,9 +33,8 @@ from bot.report import (
     valuation_table,
 )
 from bot.runtime.planning import plan_from_snapshot
-from bot.runtime.wiring import journal_path, open_journal, read_snapshot, run_bot
+from bot.runtime.wiring import journal_path, open_journal, preflight, read_snapshot, run_bot
 from bot.settings import Mode, Settings, load_settings, sim_server_credentials
-from bot.sim.scenario import load_scenario
 from bot.snapshot import load_snapshot
 
 app = typer.Typer(
@@ -103,11 +102,9 @@ def check_config(config: ConfigOption) -> None:
     """Validate a configuration file (and the environment overrides, and in sim mode its scenario);
     print one line per problem."""
     settings = _settings(config)
-    if settings.exchange.mode is Mode.SIM:
-        try:
-            load_scenario(settings.resolve(settings.sim.scenario))
-        except ConfigError as exc:
-            _fail(exc.problems)
+    problems = asyncio.run(preflight(settings))
+    if problems:
+        _fail(problems)
     p = settings.portfolio
     targets = ", ".join(f"{a} {(w * 100).normalize():f}%" for a, w in p.targets.items())
     print(f"{config}: OK. mode={settings.exchange.mode.value} quote={p.quote} targets: {targets}")

@@ -20,6 +20,7 @@ Everything below this module takes the values it needs, not the settings.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -261,6 +262,30 @@ def paper_backend(settings: Settings, public: Any, retry: RetryPolicy | None = N
     retry = retry or RetryPolicy(attempts=settings.exchange.retries)
     gateway = _gateway(paper, profile, clock, retry, None, _fees(settings.exchange))
     return Backend(paper, clock, gateway, f"paper trading (dry run) on {public.id} public data")
+
+
+async def preflight(settings: Settings) -> list[str]:
+    """What can be checked offline before a run, one line per problem: the backend can be built
+    (exchange id, sandbox or demo support, keys present where the mode needs them, the
+    scenario), and the journal's folder can be created and written."""
+    problems: list[str] = []
+    try:
+        backend = build_backend(settings, live_confirmed=True)
+    except ConfigError as exc:
+        problems += exc.problems
+    else:
+        await backend.close()
+    path = journal_path(settings)
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if path.exists() and not os.access(path, os.W_OK):
+        problems.append(f"journal.path: {path} is not writable by this user")
+    elif not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        problems.append(
+            f"journal.path: cannot create {path.parent} ({existing} is not a writable folder)"
+        )
+    return problems
 
 
 def journal_path(settings: Settings) -> Path:

@@ -15,6 +15,7 @@ from the environment (see `bot.settings.loader`).
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import ccxt
 from pydantic import BeforeValidator, GetCoreSchemaHandler
 from pydantic_core import CoreSchema, core_schema
 
@@ -195,6 +197,10 @@ def _file_path(value: object) -> Path:
 def _exchange_id(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", value):
         raise ValueError("expected a ccxt exchange id in lower case, like binance or okx")
+    if value not in ccxt.exchanges:
+        near = difflib.get_close_matches(value, ccxt.exchanges, n=1)
+        hint = f" (did you mean {near[0]}?)" if near else " (ccxt.exchanges lists them)"
+        raise ValueError(f"not an exchange ccxt knows{hint}")
     return value
 
 
