@@ -17,9 +17,10 @@ Rules (Binance spot by default, where the simulator must choose):
   expire whatever the visible book cannot fill.
 - Fees are charged in the asset received, as Binance does by default: a buy pays its fee in base
   units (`amount * rate`), a sell in quote units (`cost * rate`). Maker or taker rate by how each
-  fill happened. With `fee_asset` set (Binance's "pay fees with BNB"), a fill's fee is charged in
-  that asset instead, worth the fee less `fee_discount` at the fee asset's mid against the
-  market's quote, when a market prices it and the account holds enough; otherwise as usual.
+  fill happened (each trade is a `fills.SimFill` whose `source` says how). With `fee_asset` set
+  (Binance's "pay fees with BNB"), a fill's fee is charged in that asset instead, worth the fee
+  less `fee_discount` at the fee asset's mid against the market's quote, when a market prices it
+  and the account holds enough; otherwise as usual.
   A fee is rounded half up to `commission_decimals` (Binance: 8, its commission precision;
   None, the matcher's default: exact), and the balances move by the rounded fee.
 - Time: timestamps are the matcher's `now` plus `time_offset` seconds (an exchange whose clock
@@ -52,9 +53,9 @@ from bot.sim.account import (
     OrderStatus,
     OrderType,
     SimOrder,
-    SimTrade,
     TimeInForce,
 )
+from bot.sim.fills import FillSource, SimFill
 from bot.sim.filters import Filters, check_filters
 
 
@@ -119,7 +120,7 @@ class Matcher(Generic[B]):
         self.client_id_pattern = CLIENT_ORDER_ID
         self.filters: dict[str, Filters] = {}
         self.orders: dict[str, SimOrder] = {}
-        self.trades: list[SimTrade] = []
+        self.trades: list[SimFill] = []
         self._by_client: dict[str, list[SimOrder]] = {}
         self._resting: dict[str, list[SimOrder]] = {}
         self._next_order = 1
@@ -175,7 +176,7 @@ class Matcher(Generic[B]):
     def all_orders(self, symbol: str | None = None) -> list[SimOrder]:
         return [o for o in self.orders.values() if symbol is None or o.symbol == symbol]
 
-    def my_trades(self, symbol: str | None = None) -> list[SimTrade]:
+    def my_trades(self, symbol: str | None = None) -> list[SimFill]:
         return [t for t in self.trades if symbol is None or t.symbol == symbol]
 
     def book(self, symbol: str) -> tuple[list[Level], list[Level]]:
@@ -369,11 +370,13 @@ class Matcher(Generic[B]):
         for price, qty in walk:
             q = min(order.remaining, qty)
             book.consume(order.side.opposite, price, q)
-            self._fill(order, q, price, taker=True)
+            self._fill(order, q, price, taker=True, source=FillSource.TAKER)
             if order.remaining == 0:
                 return
 
-    def _fill(self, order: SimOrder, qty: Decimal, price: Decimal, *, taker: bool) -> None:
+    def _fill(
+        self, order: SimOrder, qty: Decimal, price: Decimal, *, taker: bool, source: FillSource
+    ) -> None:
         market = self.markets[order.symbol]
         cost = qty * price
         rate = market.taker_fee if taker else market.maker_fee
@@ -404,7 +407,7 @@ class Matcher(Generic[B]):
         if paid_in == order.fee_currency:
             order.fee += fee
         order.last_trade_timestamp = order.last_update_timestamp = self.now_ms
-        trade = SimTrade(
+        trade = SimFill(
             id=str(self._next_trade),
             order_id=order.id,
             symbol=order.symbol,
@@ -416,6 +419,7 @@ class Matcher(Generic[B]):
             fee_rate=rate,
             taker=taker,
             timestamp=self.now_ms,
+            source=source,
         )
         self._next_trade += 1
         order.trades.append(trade)
@@ -483,4 +487,4 @@ class Matcher(Generic[B]):
                         break
                     q = min(order.remaining, lv.amount)
                     book.consume(side.opposite, lv.price, q)
-                    self._fill(order, q, order.price, taker=False)
+                    self._fill(order, q, order.price, taker=False, source=FillSource.BOOK)

@@ -24,6 +24,10 @@ market's tick and step grids.
   `bad_price` (every price times `size`: 0, -1, nan, 0.7 for a tick 30% low) and `frozen` (the
   replies repeat the last one given before the window: same levels, stamp and update id).
 
+This profile book (`book_model = "profile"`, the default) is rebuilt around the mid at every look.
+`queue.QueueBook` (`book_model = "queue"`) keeps persistent levels with queue positions for our
+orders and informed background flow instead; see `queue.py`.
+
 The book advances in fixed steps (`step`) when something must be simulated at fine grain (our
 resting orders), or in one exact jump (`jump_to`) when nothing rests on it.
 """
@@ -112,6 +116,7 @@ class Print:
 
     aggressor: Side
     amount: Decimal
+    informed: bool = False  # the queue book (`queue.py`): its direction moves the fair mid
 
 
 @dataclass(slots=True)

@@ -31,6 +31,19 @@ one off, as on Binance) default to Binance's usual values:
     market_step = 0
     max_open_orders = 200         # MAX_NUM_ORDERS: open orders on the symbol
 
+A market's book is the profile rebuilt around the mid at each look (`book_model = "profile"`, the
+default, `model.py`) or a persistent book on the tick grid with queue positions for our orders and
+informed background flow (`book_model = "queue"`, `queue.py`), which takes three more fields:
+
+    [markets."BTC/USDT"]
+    book_model = "queue"
+    informed_share = 0.3          # share of background orders that are informed, in [0, 1]
+    impact_bps = 0.5              # their permanent move of the fair mid, bps per top-level qty
+    cancel_rate = 0.05            # per second: how fast what rests ahead of our order cancels
+
+Fees are per market (`maker_fee`, `taker_fee`, fractions: 0.0002 is 2 bps; maker may be below
+taker). Request latency in virtual time is the `[faults]` table's `latency` (seconds per call).
+
 `round_commissions = true` (the default) rounds every commission half up to eight decimals, as
 Binance charges them; false keeps them exact. Faults, rate limits and maintenance windows are
 the `[faults]` table (see `faults.py`).
@@ -52,6 +65,7 @@ from bot.sim.clock import DEFAULT_START
 from bot.sim.faults import FaultConfig
 from bot.sim.filters import MAX_NOTIONAL, MAX_NUM_ORDERS, MAX_PRICE, MAX_QTY, Filters
 from bot.sim.model import BookModel, Event, EventKind, Regime
+from bot.sim.queue import QueueBook, QueueParams
 
 MAX_EXTENDS = 16  # files in one chain of `extends`
 Positive = Annotated[Decimal, Field(gt=0)]
@@ -80,10 +94,20 @@ class MarketSpec(_Spec):
     market_max_amount: NonNegative = MAX_QTY
     market_step: NonNegative = Decimal(0)
     max_open_orders: Annotated[int, Field(ge=0)] = MAX_NUM_ORDERS
+    book_model: Literal["profile", "queue"] = "profile"
+    informed_share: Annotated[float, Field(ge=0, le=1)] = 0.0
+    impact_bps: Annotated[float, Field(ge=0)] = 0.0
+    cancel_rate: Annotated[float, Field(ge=0)] = 0.0
 
     @model_validator(mode="after")
     def _limits(self) -> MarketSpec:
         problems = []
+        if self.book_model != "queue":
+            for name in ("informed_share", "impact_bps", "cancel_rate"):
+                if getattr(self, name):
+                    problems.append(
+                        f'{name} needs book_model = "queue" (the profile book ignores it)'
+                    )
         pairs = (
             ("max_price", self.max_price, "tick", self.tick),
             ("max_amount", self.max_amount, "min_amount", self.min_amount),
@@ -225,21 +249,26 @@ class Scenario(_Spec):
 
     def build_books(self, start: float) -> dict[str, BookModel]:
         """One synthetic book per market, each with its own random stream from the seed."""
-        books = {}
+        books: dict[str, BookModel] = {}
         for symbol, spec in self.markets.items():
             events = tuple(
                 e.to_event() for e in self.events if e.symbol is None or e.symbol == symbol
             )
-            books[symbol] = BookModel(
-                market=spec.to_market(symbol),
-                regime=spec.regime,
-                price=spec.price,
-                top_depth=spec.top_depth,
-                rng=random.Random(f"{self.seed}/book/{symbol}"),
-                start=start,
-                level_spacing_ticks=spec.level_spacing_ticks,
-                events=events,
-            )
+            common: dict[str, Any] = {
+                "market": spec.to_market(symbol),
+                "regime": spec.regime,
+                "price": spec.price,
+                "top_depth": spec.top_depth,
+                "rng": random.Random(f"{self.seed}/book/{symbol}"),
+                "start": start,
+                "level_spacing_ticks": spec.level_spacing_ticks,
+                "events": events,
+            }
+            if spec.book_model == "queue":
+                params = QueueParams(spec.informed_share, spec.impact_bps, spec.cancel_rate)
+                books[symbol] = QueueBook(**common, queue=params)
+            else:
+                books[symbol] = BookModel(**common)
         return books
 
     def fault_rng(self) -> random.Random:
