@@ -32,6 +32,7 @@ from bot.report import (
     status_dict,
     valuation_table,
 )
+from bot.runtime.daemon import RunResult
 from bot.runtime.planning import plan_from_snapshot
 from bot.runtime.wiring import journal_path, open_journal, preflight, read_snapshot, run_bot
 from bot.settings import Mode, Settings, load_settings, sim_server_credentials
@@ -203,6 +204,7 @@ def run(
         raise typer.Exit(130 if result.stopped_by == "SIGINT" else 0)
     if not (once or until_balanced):
         return
+    _exit_for_trouble(result, settings.exchange.id)
     if result.halted:
         print(f"halted: {result.halted}", file=sys.stderr)
         raise typer.Exit(3)
@@ -213,6 +215,31 @@ def run(
             out_of_band = [p.asset for p in result.last.out_of_band] if result.last else []
             print(f"not balanced: outside their bands: {', '.join(out_of_band)}", file=sys.stderr)
         raise typer.Exit(1)
+
+
+# Exit codes of `run --once` / `--until-balanced` for trouble a person must look at (README).
+EXIT_AUTH, EXIT_UNREACHABLE = 5, 6
+
+
+def _exit_for_trouble(result: RunResult, exchange: str) -> None:
+    """One plain sentence on stderr for a refused key or an exchange that cannot be read, and
+    its own exit code; nothing for other outcomes."""
+    if result.cause == "auth":
+        print(
+            f"error: {exchange} refused the API key or its permissions ({result.halted})."
+            " Check REBALANCE_EXCHANGE__API_KEY and __SECRET (or their _FILE), the key's IP"
+            " allow-list and that it may trade; then run `rebalance-bot resume`.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_AUTH)
+    if result.cause in ("unreachable", "maintenance") and not result.balanced:
+        print(
+            f"error: cannot work with {exchange} now: {result.waiting}. Check the network,"
+            " exchange.api_url and the exchange's status page; the daemon (`run` without --once)"
+            " waits and retries by itself.",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_UNREACHABLE)
 
 
 def _progress_printer(to_stderr: bool = False) -> Callable[[LegReport], None]:

@@ -60,6 +60,9 @@ class RunResult:
     halted: str | None = None
     waiting: str | None = None  # why the last poll had to wait (trouble that should pass)
     stopped_by: str | None = None  # the signal that stopped it (SIGINT, SIGTERM)
+    # What kind of trouble stopped or held it, for the CLI's exit code: "auth" (the exchange
+    # refused the key), "unreachable" (no answer, errors), "maintenance", "prices" or None.
+    cause: str | None = None
 
     @property
     def balanced(self) -> bool:
@@ -191,6 +194,7 @@ class Daemon:
                 await self._sleep(self._next_poll(waits))
         except AuthFailed as exc:
             self._halt(result, str(exc))
+            result.cause = "auth"
             log.error("auth_failed", error=str(exc))
         except JournalIdentityError:
             raise  # refused before anything was traded: nothing to stop
@@ -222,7 +226,7 @@ class Daemon:
     async def _round(self, result: RunResult, *, adopt: bool) -> Valuation | None:
         """One poll: settle the journal with the exchange, then value the portfolio. None, with
         `result.waiting` saying why, when trouble that should pass makes the bot wait."""
-        result.waiting = None
+        result.waiting = result.cause = None
         try:
             if not self._identity_checked:  # once, before anything else is asked or traded
                 if is_new(self.journal) or self.new_journal:
@@ -251,23 +255,29 @@ class Daemon:
         except AuthFailed:
             raise
         except (GatewayError, NoPriceError) as exc:
-            await self._wait(result, type(exc).__name__, await self._why(exc))
+            cause, why = await self._why(exc)
+            await self._wait(result, type(exc).__name__, why, cause)
             return None
 
-    async def _why(self, exc: Exception) -> str:
-        """What a failed poll means, for a person: maintenance when the exchange says so."""
+    async def _why(self, exc: Exception) -> tuple[str, str]:
+        """What a failed poll means, for a person (maintenance when the exchange says so), and
+        its cause."""
         with contextlib.suppress(GatewayError):
             status = await self.gateway.exchange_status()
             if status not in (None, "ok"):
-                return f"the exchange reports {status}: waiting ({exc})"
+                return "maintenance", f"the exchange reports {status}: waiting ({exc})"
         if isinstance(exc, UntrustedPrice):
-            return f"no price for an asset passes the price checks: waiting ({exc})"
+            return "prices", f"no price for an asset passes the price checks: waiting ({exc})"
         if isinstance(exc, NoPriceError):
-            return f"no price for an asset (a book empty or one-sided for now): waiting ({exc})"
-        return f"the exchange cannot be read: waiting ({exc})"
+            why = f"no price for an asset (a book empty or one-sided for now): waiting ({exc})"
+            return "prices", why
+        return "unreachable", f"the exchange cannot be read: waiting ({exc})"
 
-    async def _wait(self, result: RunResult, kind: str, reason: str) -> None:
+    async def _wait(
+        self, result: RunResult, kind: str, reason: str, cause: str | None = None
+    ) -> None:
         result.waiting = reason
+        result.cause = cause
         log.warning("waiting", kind=kind, reason=reason)
         if self.notifier is not None:
             await self.notifier.error(kind, reason)
@@ -285,7 +295,8 @@ class Daemon:
             await self._sleep(self.guard.limits.price_confirm_after)
             valuation = await self.poll()
         if self.unconfirmed is not None:
-            await self._wait(result, "UntrustedPrice", f"prices unconfirmed: {self.unconfirmed}")
+            why = f"prices unconfirmed: {self.unconfirmed}"
+            await self._wait(result, "UntrustedPrice", why, "prices")
             return None
         self._checked_at = self.last_poll  # the risk checks see confirmed prices only
         result.last = valuation
@@ -314,7 +325,8 @@ class Daemon:
         try:
             status = await self.gateway.exchange_status()
             if status not in (None, "ok"):
-                await self._wait(result, "maintenance", f"the exchange reports {status}: waiting")
+                why = f"the exchange reports {status}: waiting"
+                await self._wait(result, "maintenance", why, "maintenance")
                 return
             foreign = await foreign_orders(
                 self.gateway,
@@ -336,14 +348,16 @@ class Daemon:
             self._halt(result, str(exc))
             return
         except UntrustedPrice as exc:  # nothing was traded: the next poll may plan again
-            await self._wait(result, "UntrustedPrice", f"no plan on these prices: waiting ({exc})")
+            why = f"no plan on these prices: waiting ({exc})"
+            await self._wait(result, "UntrustedPrice", why, "prices")
             return
         except (GatewayError, NoPriceError) as exc:
             # An outage or a lost reply mid-rebalance: the journal holds every order, the next
             # poll reconciles them, and the next round replans after the cooldown.
             self._last_rebalance = self.clock.time()
             log.error("rebalance_failed", error=str(exc))
-            await self._wait(result, type(exc).__name__, f"rebalance failed: {exc}")
+            cause = "prices" if isinstance(exc, NoPriceError) else "unreachable"
+            await self._wait(result, type(exc).__name__, f"rebalance failed: {exc}", cause)
             return
         result.reports.append(report)
         del result.reports[:-KEPT_REPORTS]  # the rest is in the journal: memory stays bounded
