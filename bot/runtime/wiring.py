@@ -248,7 +248,7 @@ def paper_backend(settings: Settings, public: Any, retry: RetryPolicy | None = N
         )
     # The paper exchange refreshes books on its own: let ccxt pace those public calls.
     public.enableRateLimit = True
-    state = settings.resolve(settings.journal.path).with_suffix(".paper.json")
+    state = paper_state_path(settings)
     balances = PaperExchange.load_state(state) or dict(settings.paper.balances)
     clock = RealClock()
     paper = PaperExchange(public, balances, clock=clock, depth=settings.execution.book_depth)
@@ -286,6 +286,11 @@ async def preflight(settings: Settings) -> list[str]:
             f"journal.path: cannot create {path.parent} ({existing} is not a writable folder)"
         )
     return problems
+
+
+def paper_state_path(settings: Settings) -> Path:
+    """Where paper mode keeps its account: beside the journal, `.paper.json` for its suffix."""
+    return journal_path(settings).with_suffix(".paper.json")
 
 
 def journal_path(settings: Settings) -> Path:

@@ -82,3 +82,26 @@ async def test_readme_exchange_table_is_the_profiles() -> None:
                 await client.close()
             assert cell.startswith("yes") == works, (name, switch.__name__)
     assert seen == set(verified_exchanges())
+
+
+def test_deployment_files_agree_with_the_docs(tmp_path: Path) -> None:
+    """The Compose file works with docker-compose 1.29 (no top-level `name:`; the project name
+    from .env), every file the docs name exists, and the paper account's file is where the docs
+    say."""
+    from bot.runtime.wiring import paper_state_path
+    from bot.settings import load_settings
+
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert not re.search(r"^name:", compose, re.M)
+    assert "COMPOSE_PROJECT_NAME=rebalance-bot" in (ROOT / ".env.example").read_text()
+    texts = [README, compose, *(p.read_text() for p in (ROOT / "config").glob("*.toml"))]
+    for text in texts:
+        for name in re.findall(r"\b((?:docs|config)/[\w./-]+\.(?:md|toml|json))", text):
+            assert (ROOT / name).exists() or name == "config/bot.toml", name  # yours to write
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(
+        '[exchange]\nmode = "paper"\n[portfolio]\nquote = "USDT"\n'
+        "targets = { BTC = 0.5, USDT = 0.5 }\n[paper]\nbalances = { USDT = 100 }\n"
+    )
+    assert paper_state_path(load_settings(cfg)).name == "journal.paper.json"
+    assert "`journal.paper.json`" in README
