@@ -1,81 +1,182 @@
-"""Execution quality: the bot's executor against naive strategies, on the simulator, in virtual time.
+"""Execution quality: the bot's executor styles against strong baselines, on the simulator, in
+virtual time, compared pair by pair on the same seeds.
 
-For every scenario, trade and size, each strategy works the same trade on a fresh `SimExchange`
-built from the same scenario and seed (see `bench/strategies.py`); this is repeated over
-`SEEDS` seeds and the figures are averaged. Trades are single legs: sell BTC/USDT, and buy on
-another market, from 1x to 50x the book's nominal top-level quantity.
+A cell is one (scenario, trade, size). For every seed, each strategy (`bench/strategies.py`)
+works the same trade on a fresh `SimExchange` built from the same scenario and seed, and one more
+run with no trading of ours gives the seed's reference (`strategies.Reference`): the arrival book,
+the model's true mid each second, and the book at the common horizon (the longest duration).
 
-Shortfall is in bps against the arrival mid, positive = a cost. `filled` figures judge what was
-filled; `all-in` completes the unfilled rest at the end by walking the book as it is then (plus the
-taker fee), so a strategy that leaves half its trade undone is not rewarded for it. Ratios and
-efficiency use all-in totals. The bound is half the arrival spread plus the taker fee: a trade
-that always finds a fully resilient book at the touch.
+Per run, in bps of the arrival notional (amount x arrival mid), positive = a cost:
+- IS price: the fills against the arrival mid; IS fees: the fees; IS all-in: both, plus the
+  unfinished rest walked through the horizon book with the taker fee (the same book for every
+  strategy of the seed: nothing is rewarded for leaving work undone, or for when it stopped).
+- drift-removed: each fill against the model's true mid at its own time (the rest: against the
+  true mid at the horizon), plus fees. Price drift (the random walk, jumps) cancels out; the
+  spread paid or earned, the impact and the fees remain. A passive fill's adverse selection
+  after the fill does not show here; it does in the IS.
+- paired differences: strategy minus baseline, seed by seed, with a 95% t-interval.
 
-Note: the same seed gives each strategy the same market in law, not the same path: the
-simulator draws its random walk per call interval, so strategies that call at different times see
-different paths. Averaging over seeds is what makes the comparison fair; `sd` shows the spread.
+Seeds are added in batches per cell until the 95% interval of the bot default's paired
+difference to the best baseline (lowest mean all-in IS; chosen after the fact) is narrower than
+`target_half_width` bps on each side, or the cap is reached (reported as a miss, with the width).
+Jump cells (a scenario with a `jump` event) get, per seed, one jump of the traded market at a
+random whole second in [0, horizon) in a random direction (seeded), instead of the fixed time.
 """
 
 from __future__ import annotations
 
+import csv
+import math
 import os
+import random
 import statistics
-from collections import defaultdict
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
-from bench.strategies import (
-    BOT_STYLES,
-    Outcome,
-    Trade,
-    bot,
-    maker_loop,
-    market_order,
-    run_sync,
-    shortfall_bps,
-    twap,
-)
-from bot.domain.market import Side, bps
+from bench import strategies as st
+from bench.stats import Interval, mean_interval, paired
+from bot.domain.market import ONE, Side, bps
 from bot.domain.slicing import ExecutionPolicy
 from bot.observability import configure_logging
-from bot.sim.scenario import Scenario, load_scenario
+from bot.sim.model import EventKind
+from bot.sim.scenario import EventSpec, Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO_DIR = ROOT / "config" / "scenarios"
 RESULTS = Path(__file__).resolve().parent / "results"
 
-# (name, file, market bought); every scenario also sells BTC/USDT.
-SCENARIOS = (
-    ("deep-calm", "deep-calm.toml", "SOL/USDT"),
-    ("thin-volatile", "thin-volatile.toml", "SOL/USDT"),
-    ("slow-resilience", "slow-resilience.toml", "SOL/USDT"),
-    ("price-jump", "price-jump.toml", "SOL/USDT"),
-    ("ten-assets", "ten-assets.toml", "AVAX/USDT"),
-)
 SOLD = "BTC/USDT"
-SIZES = (1, 5, 10, 20, 50)  # multiples of the top-of-book depth
-SEEDS = 12  # runs per cell, seeds scenario.seed + 0 .. SEEDS-1
-RESILIENT_HALF_LIFE = 60.0  # seconds: books that refill faster count as resilient
-INTERVAL = 10.0  # TWAP and maker loop pace: the executor's default child_timeout
-DEFAULT = f"bot-{ExecutionPolicy().style.value}"
-STRATEGIES = (*(f"bot-{s.value}" for s in BOT_STYLES), "market", "twap", "maker")
+# (name, file, trades: (symbol, side) pairs)
+SCENARIOS: tuple[tuple[str, str, tuple[tuple[str, Side], ...]], ...] = (
+    ("deep-calm", "deep-calm.toml", ((SOLD, Side.SELL), ("SOL/USDT", Side.BUY))),
+    ("thin-volatile", "thin-volatile.toml", ((SOLD, Side.SELL), ("SOL/USDT", Side.BUY))),
+    ("slow-resilience", "slow-resilience.toml", ((SOLD, Side.SELL), ("SOL/USDT", Side.BUY))),
+    ("price-jump", "price-jump.toml", ((SOLD, Side.SELL), ("SOL/USDT", Side.BUY))),
+    # A queue book: one-tick spread, queue positions, informed flow, fill sources.
+    ("major-one-tick", "major-one-tick.toml", ((SOLD, Side.SELL),)),
+)
+POV_SHARE = Decimal("0.10")
+MAKER_CAP = 1  # the maker loop's order: at most this many top levels
 
 
-def deadline_for(size: int) -> float:
-    """A leg deadline adequate for the size: 30 s per top-of-book depth, at least 5 minutes."""
-    return max(300.0, 30.0 * size)
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in text.replace(",", " ").split())
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.replace(",", " ").split())
 
 
 @dataclass(frozen=True, slots=True)
-class Job:
+class Config:
+    """What to run. Defaults fit `make bench` in ~15 minutes on two cores; every field can be set
+    from the environment (BENCH_DURATIONS="5 15 30", BENCH_SIZES="5 20", BENCH_SEED_BATCH=8,
+    BENCH_MAX_SEEDS=32, BENCH_TARGET_BPS=0.5, BENCH_STOP_METRIC=is_all|dr_all) or the command
+    line."""
+
+    durations: tuple[float, ...] = (5.0, 15.0, 30.0)  # minutes of virtual time
+    sizes: tuple[int, ...] = (5, 20)  # multiples of the top-of-book depth
+    batch: int = 8  # seeds added to an undecided cell at a time
+    max_seeds: int = 32  # the cap per cell (BENCH_MAX_SEEDS=64: ~twice the time)
+    target_half_width: float = 0.5  # bps
+    # the interval the stop rule watches: "is_all" (all-in IS) or "dr_all" (drift-removed)
+    stop_metric: str = "is_all"
+    scenarios: tuple[str, ...] = tuple(n for n, _, _ in SCENARIOS)
+
+    @classmethod
+    def from_env(cls, quick: bool = False) -> Config:
+        base = QUICK if quick else cls()
+        env = os.environ
+        return replace(
+            base,
+            durations=_floats(env["BENCH_DURATIONS"])
+            if "BENCH_DURATIONS" in env
+            else base.durations,
+            sizes=_ints(env["BENCH_SIZES"]) if "BENCH_SIZES" in env else base.sizes,
+            batch=int(env.get("BENCH_SEED_BATCH", base.batch)),
+            max_seeds=int(env.get("BENCH_MAX_SEEDS", base.max_seeds)),
+            target_half_width=float(env.get("BENCH_TARGET_BPS", base.target_half_width)),
+            stop_metric=env.get("BENCH_STOP_METRIC", base.stop_metric),
+        )
+
+    @property
+    def horizon(self) -> float:
+        """Seconds: the longest duration, where every unfinished rest is valued."""
+        return max(self.durations) * 60
+
+    def strategies(self) -> tuple[str, ...]:
+        return (*self.baselines(), *self.bot_styles())
+
+    def baselines(self) -> tuple[str, ...]:
+        out = ["market"]
+        pov_name = f"pov{int(POV_SHARE * 100)}"
+        for d in self.durations:
+            out += [f"{kind}/{_m(d)}" for kind in ("twap-touch", "twap-market", pov_name, "maker")]
+        return tuple(out)
+
+    def bot_styles(self) -> tuple[str, ...]:
+        return tuple(f"bot-{s.value}/{_m(d)}" for s in st.BOT_STYLES for d in self.durations)
+
+    @property
+    def default(self) -> str:
+        """The bot as configured by default: its default style and leg deadline (else the
+        longest duration)."""
+        policy = ExecutionPolicy()
+        minutes = policy.leg_deadline / 60
+        d = minutes if minutes in self.durations else max(self.durations)
+        return f"bot-{policy.style.value}/{_m(d)}"
+
+
+QUICK = Config(durations=(5.0, 15.0), sizes=(20,), batch=4, max_seeds=8)
+
+
+def _m(minutes: float) -> str:
+    return f"{minutes:g}m"
+
+
+def strategy(name: str, top: Decimal) -> st.Strategy:
+    """The strategy called `name` (see `Config.strategies`)."""
+    if name == "market":
+        return st.market_order
+    kind, _, minutes = name.partition("/")
+    duration = float(minutes.removesuffix("m")) * 60
+    if kind.startswith("bot-"):
+        style = next(s for s in st.BOT_STYLES if s.value == kind.removeprefix("bot-"))
+        return st.bot(style, duration)
+    if kind == "twap-touch":
+        return st.twap(duration, touch=True)
+    if kind == "twap-market":
+        return st.twap(duration, touch=False)
+    if kind.startswith("pov"):
+        return st.pov(duration, Decimal(kind.removeprefix("pov")) / 100)
+    if kind == "maker":
+        return st.maker_loop(duration, top * MAKER_CAP)
+    raise ValueError(f"unknown strategy {name}")
+
+
+# ---- cells and jobs -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
     scenario: str
     symbol: str
     side: Side
     size: int
+
+    def __str__(self) -> str:
+        return f"{self.scenario} {self.side.value} {self.symbol} {self.size}x"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    cell: Cell
     seed: int
+    config: Config
 
 
 def _scenario(name: str) -> Scenario:
@@ -83,47 +184,184 @@ def _scenario(name: str) -> Scenario:
     return load_scenario(SCENARIO_DIR / file)
 
 
-def is_resilient(scenario: Scenario) -> bool:
-    """Every book refills within a minute and no shock is scheduled."""
-    slow = any(
-        m.regime.resilience_half_life > RESILIENT_HALF_LIFE for m in scenario.markets.values()
-    )
-    return not slow and not scenario.events
+def cells(config: Config) -> list[Cell]:
+    return [
+        Cell(name, symbol, side, size)
+        for name, _, trades in SCENARIOS
+        if name in config.scenarios
+        for symbol, side in trades
+        for size in config.sizes
+    ]
 
 
-def jobs(seeds: int = SEEDS) -> list[Job]:
-    out = []
-    for name, _, bought in SCENARIOS:
-        base_seed = _scenario(name).seed
-        for symbol, side in ((SOLD, Side.SELL), (bought, Side.BUY)):
-            for size in SIZES:
-                for i in range(seeds):
-                    out.append(Job(name, symbol, side, size, base_seed + i))
-    return out
+def has_jumps(scenario: Scenario) -> bool:
+    return any(e.kind is EventKind.JUMP for e in scenario.events)
 
 
-def run_job(job: Job) -> tuple[Job, list[Outcome]]:
-    """Every strategy on one (scenario, trade, size, seed); the bot's default style first, whose
-    duration the TWAP copies."""
-    configure_logging("error", "json")
-    scenario = _scenario(job.scenario)
-    spec = scenario.markets[job.symbol]
-    market = spec.to_market(job.symbol)
+def random_jump(scenario: Scenario, symbol: str, seed: int, horizon: float) -> Scenario:
+    """The scenario with its jumps of `symbol` replaced by one jump at a random whole second in
+    [0, horizon) in a random direction, as large as the scenario's largest jump (seeded)."""
+    jumps = [e for e in scenario.events if e.kind is EventKind.JUMP]
+    if not jumps:
+        return scenario
+    size = max(abs(e.size) for e in jumps)
+    rng = random.Random(f"{seed}/jump/{symbol}")
+    at = float(rng.randrange(int(horizon)))
+    sign = 1.0 if rng.random() < 0.5 else -1.0
+    kept = [e for e in scenario.events if not (e.kind is EventKind.JUMP and e.symbol == symbol)]
+    jump = EventSpec(kind=EventKind.JUMP, at=at, size=sign * size, symbol=symbol)
+    return scenario.model_copy(update={"events": [*kept, jump]})
+
+
+def setup(cell: Cell, seed: int, horizon: float) -> tuple[Scenario, st.Trade]:
+    scenario = _scenario(cell.scenario)
+    spec = scenario.markets[cell.symbol]
+    market = spec.to_market(cell.symbol)
     top = market.round_amount(spec.top_depth * Decimal(repr(spec.regime.depth_factor)))
-    amount = market.round_amount(top * job.size)
+    amount = market.round_amount(top * cell.size)
     balances = {market.quote: Decimal(10) ** 12, market.base: amount * 2}
-    scenario = scenario.model_copy(update={"seed": job.seed, "balances": balances})
-    trade = Trade(job.symbol, job.side, amount, top, deadline_for(job.size))
-    default_style = ExecutionPolicy().style
-    first = run_sync(scenario, trade, DEFAULT, bot(default_style))
-    outcomes = [first]
-    for style in BOT_STYLES:
-        if style is not default_style:
-            outcomes.append(run_sync(scenario, trade, f"bot-{style.value}", bot(style)))
-    outcomes.append(run_sync(scenario, trade, "market", market_order))
-    outcomes.append(run_sync(scenario, trade, "twap", twap(first.completion, INTERVAL)))
-    outcomes.append(run_sync(scenario, trade, "maker", maker_loop(top, INTERVAL)))
-    return job, outcomes
+    scenario = random_jump(scenario, cell.symbol, seed, horizon)
+    scenario = scenario.model_copy(update={"seed": seed, "balances": balances})
+    return scenario, st.Trade(cell.symbol, cell.side, amount, top)
+
+
+@dataclass(frozen=True, slots=True)
+class RunFigures:
+    """One strategy on one seed, in bps of the arrival notional (positive = cost)."""
+
+    is_price: float
+    is_fees: float
+    is_all: float
+    dr_all: float  # drift-removed, fees included
+    own_pct: float  # share of the amount the strategy filled itself (the rest: valued)
+    maker_pct: float  # share of the amount filled as a maker
+    trade_pct: float  # share of the amount filled by background market orders reaching us
+    completion: float  # seconds to the last fill
+    requests: int
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class SeedResult:
+    cell: Cell
+    seed: int
+    taker_ref: float  # half the arrival spread + the taker fee, bps
+    maker_ref: float  # the maker fee - half the arrival spread, bps
+    runs: dict[str, RunFigures]
+    seconds: float  # CPU-side wall time of this job
+
+
+def measure(o: st.Outcome, trade: st.Trade, ref: st.Reference) -> RunFigures:
+    """The figures of one outcome against the seed's reference (see the module docstring)."""
+    m0 = ref.arrival.mid
+    assert m0 is not None
+    notional = trade.amount * m0
+    sign = ONE if trade.side is Side.BUY else -ONE
+    price = drift_removed = fees = maker = by_trades = filled = Decimal(0)
+    last = 0.0
+    for f in o.fills:
+        price += sign * f.qty * (f.price - m0)
+        drift_removed += sign * f.qty * (f.price - ref.true_mid_at(f.t))
+        fees += f.fee
+        filled += f.qty
+        maker += f.qty if f.maker else 0
+        by_trades += f.qty if f.source == "trade" else 0
+        last = max(last, f.t)
+    note = o.note
+    rest = trade.amount - filled
+    if rest > 0:
+        qty, cost = st.walk(ref.horizon_book, trade.side, rest)
+        price += sign * (cost - qty * m0)
+        drift_removed += sign * (cost - qty * ref.horizon_true_mid)
+        fees += cost * ref.taker_fee
+        if qty < rest:
+            note = "; ".join(x for x in (note, f"{rest - qty} beyond the horizon book") if x)
+
+    def b(x: Decimal) -> float:
+        return float(bps(x, notional))
+
+    return RunFigures(
+        is_price=b(price),
+        is_fees=b(fees),
+        is_all=b(price + fees),
+        dr_all=b(drift_removed + fees),
+        own_pct=float(filled / trade.amount * 100),
+        maker_pct=float(maker / trade.amount * 100),
+        trade_pct=float(by_trades / trade.amount * 100),
+        completion=last,
+        requests=o.requests,
+        note=note,
+    )
+
+
+def run_job(job: Job) -> SeedResult:
+    """Every strategy on one (cell, seed), and the seed's reference."""
+    configure_logging("error", "json")
+    started = time.perf_counter()
+    config = job.config
+    scenario, trade = setup(job.cell, job.seed, config.horizon)
+    ref = st.reference(scenario, trade, config.horizon)
+    runs = {}
+    for name in config.strategies():
+        outcome = st.run_sync(scenario, trade, name, strategy(name, trade.top_depth))
+        runs[name] = measure(outcome, trade, ref)
+    half = ref.arrival.half_spread_fraction()
+    assert half is not None
+    return SeedResult(
+        cell=job.cell,
+        seed=job.seed,
+        taker_ref=float(bps(half + ref.taker_fee, ONE)),
+        maker_ref=float(bps(ref.maker_fee - half, ONE)),
+        runs=runs,
+        seconds=time.perf_counter() - started,
+    )
+
+
+# ---- seeds in batches until the interval is narrow enough ----------------------------------
+
+
+@dataclass
+class CellState:
+    cell: Cell
+    base_seed: int
+    results: list[SeedResult] = field(default_factory=list)
+    status: str = ""
+
+    @property
+    def seeds(self) -> int:
+        return len(self.results)
+
+    def values(self, strategy: str, metric: str = "is_all") -> list[float]:
+        ordered = sorted(self.results, key=lambda r: r.seed)
+        return [float(getattr(r.runs[strategy], metric)) for r in ordered]
+
+    def best_baseline(self, config: Config, metric: str = "is_all") -> str:
+        return min(config.baselines(), key=lambda s: statistics.fmean(self.values(s, metric)))
+
+    def headline(self, config: Config, metric: str = "is_all") -> Interval:
+        """The bot default minus the best baseline (by all-in IS), on `metric`."""
+        best = self.best_baseline(config)
+        return paired(self.values(config.default, metric), self.values(best, metric))
+
+    def decide(self, config: Config) -> bool:
+        """True when this cell needs no more seeds (and say why in `status`)."""
+        if self.seeds < 2:
+            return False
+        half = self.headline(config, config.stop_metric).half
+        what = "" if config.stop_metric == "is_all" else f" ({config.stop_metric})"
+        if half < config.target_half_width:
+            self.status = (
+                f"converged: half-width{what} {half:.2f} < {config.target_half_width} bps"
+                f" after {self.seeds} seeds"
+            )
+            return True
+        if self.seeds >= config.max_seeds:
+            self.status = (
+                f"MISSED the {config.target_half_width} bps target: cap of {config.max_seeds}"
+                f" seeds reached, half-width{what} {half:.2f} bps"
+            )
+            return True
+        return False
 
 
 def available_cpus() -> int:
@@ -133,149 +371,124 @@ def available_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def run_all(seeds: int = SEEDS, workers: int | None = None) -> list[tuple[Job, list[Outcome]]]:
-    todo = jobs(seeds)
-    workers = workers or available_cpus()
-    if workers <= 1:
-        return [run_job(j) for j in todo]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run_job, todo, chunksize=4))
-
-
-# ---- figures --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Figures:
-    """One strategy on one cell (scenario, trade, size), averaged over the seeds."""
-
-    filled_pct: float
-    residual_pct: float
-    price_bps: float  # filled part
-    fee_bps: float
-    total_bps: float
-    all_price_bps: float  # the unfilled rest completed at the end
-    all_fee_bps: float
-    all_bps: float
-    all_sd: float
-    completion: float
-    children: float
-    requests: float
-    bound_bps: float
-    runs: int
-    notes: tuple[str, ...]
-
-    @property
-    def all_se(self) -> float:
-        """Standard error of the mean all-in shortfall."""
-        return self.all_sd / self.runs**0.5 if self.runs else 0.0
-
-    @property
-    def requests_per_child(self) -> float | None:
-        return self.requests / self.children if self.children else None
-
-
-def _per_run(o: Outcome, side: Side) -> dict[str, float]:
-    price = shortfall_bps(side, o.arrival_mid, o.filled, o.cost)
-    fee = bps(o.fees, o.cost)
-    done = o.amount - o.rest_unfillable
-    all_cost = o.cost + o.rest_cost
-    all_price = shortfall_bps(side, o.arrival_mid, done, all_cost)
-    all_fee = bps(o.fees + o.rest_fees, all_cost)
-    return {
-        "filled_pct": o.filled_pct,
-        "residual_pct": 100.0 - o.filled_pct,
-        "price_bps": float(price),
-        "fee_bps": float(fee),
-        "total_bps": float(price + fee),
-        "all_price_bps": float(all_price),
-        "all_fee_bps": float(all_fee),
-        "all_bps": float(all_price + all_fee),
-        "completion": o.completion,
-        "children": float(o.children),
-        "requests": float(o.requests),
-        "bound_bps": float(o.half_spread_bps + o.taker_fee_bps),
-    }
-
-
-Cell = tuple[str, Side, str, int]  # scenario, side, symbol, size
-
-
-def aggregate(results: Iterable[tuple[Job, list[Outcome]]]) -> dict[Cell, dict[str, Figures]]:
-    runs: dict[Cell, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
-    notes: dict[tuple[Cell, str], list[str]] = defaultdict(list)
-    for job, outcomes in results:
-        cell = (job.scenario, job.side, job.symbol, job.size)
-        for o in outcomes:
-            runs[cell][o.strategy].append(_per_run(o, job.side))
-            if o.note:
-                notes[(cell, o.strategy)].append(o.note)
-    out: dict[Cell, dict[str, Figures]] = {}
-    for cell, by_strategy in runs.items():
-        out[cell] = {}
-        for name, rows in by_strategy.items():
-            mean = {k: statistics.fmean(r[k] for r in rows) for k in rows[0]}
-            sd = statistics.stdev(r["all_bps"] for r in rows) if len(rows) > 1 else 0.0
-            out[cell][name] = Figures(
-                **mean,
-                all_sd=sd,
-                runs=len(rows),
-                notes=tuple(sorted(set(notes[(cell, name)]))),
+def run_all(
+    config: Config, workers: int | None = None, log: bool = True
+) -> tuple[list[CellState], float]:
+    """Every cell in rounds of `config.batch` seeds until each is decided; (cells, seconds)."""
+    started = time.perf_counter()
+    states = [CellState(c, _scenario(c.scenario).seed) for c in cells(config)]
+    workers = workers or min(2, available_cpus())
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    try:
+        open_cells = list(states)
+        round_no = 0
+        while open_cells:
+            round_no += 1
+            todo = [
+                Job(s.cell, s.base_seed + s.seeds + i, config)
+                for s in open_cells
+                for i in range(min(config.batch, config.max_seeds - s.seeds))
+            ]
+            # the slow queue-book cells first, so that the round's tail is short
+            todo.sort(key=lambda j: j.cell.scenario != "major-one-tick")
+            done: Iterable[SeedResult] = (
+                pool.map(run_job, todo, chunksize=1) if pool else map(run_job, todo)
             )
-    return out
+            by_cell = {s.cell: s for s in open_cells}
+            for result in done:
+                by_cell[result.cell].results.append(result)
+            open_cells = [s for s in open_cells if not s.decide(config)]
+            if log:
+                print(
+                    f"  round {round_no}: {len(todo)} jobs, {len(open_cells)} cells still open,"
+                    f" {time.perf_counter() - started:.0f} s",
+                    flush=True,
+                )
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return states, time.perf_counter() - started
 
 
-def efficiency(f: Figures, market: Figures) -> float | None:
-    """(IS_market - IS) / (IS_market - bound), all-in; None when the market order is already
-    within a basis point of the bound (nothing to win)."""
-    room = market.all_bps - f.bound_bps
-    if room < 1.0:
-        return None
-    return (market.all_bps - f.all_bps) / room
+# ---- report ---------------------------------------------------------------------------------
 
 
-def _ratio(a: float, b: float) -> float | None:
-    return a / b if b > 0.05 else None
+def _mean(xs: Sequence[float]) -> float:
+    return statistics.fmean(xs) if xs else math.nan
 
 
-def _fmt(x: float | None, spec: str = ".2f") -> str:
-    return "–" if x is None else format(x, spec)
+def _verdict(d: Interval) -> str:
+    if not math.isfinite(d.half):
+        return "too few seeds"
+    if d.high < 0:
+        return "bot better"
+    if d.low > 0:
+        return "bot worse"
+    return "no difference shown"
 
 
-def cell_key(cell: Cell) -> tuple[int, int, int]:
-    names = [n for n, _, _ in SCENARIOS]
-    return (names.index(cell[0]), 0 if cell[1] is Side.SELL else 1, cell[3])
-
-
-def table(figures: dict[Cell, dict[str, Figures]]) -> list[str]:
+def summary(states: Sequence[CellState], config: Config) -> list[str]:
     head = (
-        "| scenario | trade | size | strategy | filled % | IS price | IS fees | IS total"
-        " | IS all-in | ±sd | ×market | ×TWAP | efficiency | time s | children | requests"
-        " | req/child | notes |"
+        f"| cell | best baseline | its IS all-in | {config.default} IS all-in"
+        " | Δ all-in [95% CI] | Δ drift-removed [95% CI] | verdict | seeds | stop |"
     )
     lines = [head, _rule(head)]
-    for cell in sorted(figures, key=cell_key):
-        scenario, side, symbol, size = cell
-        by = figures[cell]
-        market, tw = by["market"], by["twap"]
-        trade = f"{side.value} {symbol}"
-        for name in STRATEGIES:
-            f = by[name]
-            eff = efficiency(f, market)
-            lines.append(
-                f"| {scenario} | {trade} | {size}x | {name} | {f.filled_pct:.1f}"
-                f" | {f.price_bps:.2f} | {f.fee_bps:.2f} | {f.total_bps:.2f}"
-                f" | {f.all_bps:.2f} | {f.all_sd:.1f}"
-                f" | {_fmt(_ratio(f.all_bps, market.all_bps))}"
-                f" | {_fmt(_ratio(f.all_bps, tw.all_bps))} | {_fmt(eff)}"
-                f" | {f.completion:.0f} | {f.children:.1f} | {f.requests:.1f}"
-                f" | {_fmt(f.requests_per_child, '.1f')} | {'; '.join(f.notes)[:80]} |"
-            )
-        bound = market.bound_bps
+    for s in states:
+        best = s.best_baseline(config)
+        d = s.headline(config)
+        dr = paired(s.values(config.default, "dr_all"), s.values(best, "dr_all"))
         lines.append(
-            f"| {scenario} | {trade} | {size}x | bound | | | | {bound:.2f} | {bound:.2f} |"
-            f" | {_fmt(_ratio(bound, market.all_bps))} | {_fmt(_ratio(bound, tw.all_bps))}"
-            " | 1.00 | | | | | |"
+            f"| {s.cell} | {best} | {mean_interval(s.values(best)).fmt('.2f')}"
+            f" | {mean_interval(s.values(config.default)).fmt('.2f')} | {_ci(d)} | {_ci(dr)}"
+            f" | {_verdict(d)} | {s.seeds} | {s.status} |"
+        )
+    return lines
+
+
+def _ci(d: Interval) -> str:
+    if not math.isfinite(d.half):
+        return f"{d.mean:+.2f} [–]"
+    return f"{d.mean:+.2f} [{d.low:+.2f}, {d.high:+.2f}]"
+
+
+def cell_table(s: CellState, config: Config) -> list[str]:
+    best = s.best_baseline(config)
+    taker = _mean([r.taker_ref for r in s.results])
+    maker = _mean([r.maker_ref for r in s.results])
+    lines = [
+        f"#### {s.cell}",
+        "",
+        f"{s.seeds} seeds ({s.status}). References: taker {taker:.2f} bps (half the arrival"
+        f" spread + taker fee), maker {maker:.2f} bps (maker fee - half the arrival spread)."
+        f" Best baseline: {best}.",
+        "",
+    ]
+    head = (
+        "| strategy | IS all-in ± CI | IS price | IS fees | drift-removed | Δ vs best [95% CI]"
+        " | Δ drift-removed [95% CI] | own fills % | maker % | by bg trades % | last fill s"
+        " | requests | notes |"
+    )
+    lines += [head, _rule(head)]
+    best_all, best_dr = s.values(best), s.values(best, "dr_all")
+    for name in config.strategies():
+        runs = [r.runs[name] for r in s.results]
+        is_all = s.values(name)
+        d = paired(is_all, best_all) if name != best else None
+        dr = paired(s.values(name, "dr_all"), best_dr) if name != best else None
+        notes = sorted({r.note for r in runs if r.note})
+        note = "; ".join(notes)
+        if len(note) > 90:
+            note = note[:87] + "..."
+        mark = " (default)" if name == config.default else (" (best)" if name == best else "")
+        lines.append(
+            f"| {name}{mark} | {mean_interval(is_all).fmt('.2f')}"
+            f" | {_mean([r.is_price for r in runs]):.2f} | {_mean([r.is_fees for r in runs]):.2f}"
+            f" | {_mean([r.dr_all for r in runs]):.2f}"
+            f" | {_ci(d) if d else '–'} | {_ci(dr) if dr else '–'}"
+            f" | {_mean([r.own_pct for r in runs]):.1f} | {_mean([r.maker_pct for r in runs]):.1f}"
+            f" | {_mean([r.trade_pct for r in runs]):.1f}"
+            f" | {_mean([r.completion for r in runs]):.0f}"
+            f" | {_mean([float(r.requests) for r in runs]):.0f} | {note} |"
         )
     return lines
 
@@ -284,165 +497,74 @@ def _rule(head: str) -> str:
     return "|" + "---|" * (head.count("|") - 1)
 
 
-# ---- targets --------------------------------------------------------------------------------
-
-EFFICIENCY_MIN = 0.8
-PRICE_VS_MARKET_MAX = 0.3
-VS_TWAP_MAX = 0.9
-VS_TWAP_CAP = 1.05
-REQUESTS_PER_CHILD_MAX = 3.0
-TARGET_MIN_SIZE = 10
-
-
-@dataclass
-class TargetCheck:
-    name: str
-    hits: int = 0
-    total: int = 0
-    missed: list[str] = field(default_factory=list)
-
-    def see(self, ok: bool, where: str) -> str:
-        self.total += 1
-        if ok:
-            self.hits += 1
-            return "ok"
-        self.missed.append(where)
-        return "MISSED"
-
-    @property
-    def status(self) -> str:
-        return "hit" if not self.missed else "MISSED"
-
-
-def _checks() -> dict[str, TargetCheck]:
-    return {
-        "eff": TargetCheck(f"efficiency >= {EFFICIENCY_MIN}"),
-        "price": TargetCheck(
-            f"shortfall without fees <= {PRICE_VS_MARKET_MAX}x the market order's"
-        ),
-        "twap": TargetCheck(f"total shortfall <= {VS_TWAP_MAX}x TWAP's at equal duration"),
-        "cap": TargetCheck(f"total shortfall never above {VS_TWAP_CAP}x TWAP's"),
-    }
-
-
-def _resilient() -> dict[str, bool]:
-    return {n: is_resilient(_scenario(n)) for n, _, _ in SCENARIOS}
-
-
-def check_strategy(
-    figures: dict[Cell, dict[str, Figures]], name: str
-) -> tuple[dict[str, TargetCheck], list[str]]:
-    """Every target for one strategy; also its per-cell table rows."""
-    resilient = _resilient()
-    checks = _checks()
-    rows = []
-    for cell in sorted(figures, key=cell_key):
-        scenario, side, symbol, size = cell
-        by = figures[cell]
-        f, market, tw = by[name], by["market"], by["twap"]
-        where = f"{scenario} {side.value} {symbol} {size}x"
-        cols = []
-        if resilient[scenario] and size >= TARGET_MIN_SIZE:
-            eff = efficiency(f, market)
-            ok = eff is not None and eff >= EFFICIENCY_MIN
-            cols.append(f"{_fmt(eff)} {checks['eff'].see(ok, where)}")
-            base = market.all_price_bps
-            price_ratio = f.all_price_bps / base if base > 0 else None
-            ok = price_ratio is not None and price_ratio <= PRICE_VS_MARKET_MAX
-            cols.append(
-                f"{f.all_price_bps:.2f} / {base:.2f} = {_fmt(price_ratio)}"
-                f" {checks['price'].see(ok, where)}"
-            )
-            r = _ratio(f.all_bps, tw.all_bps)
-            cols.append(
-                f"{_fmt(r)} {checks['twap'].see(r is not None and r <= VS_TWAP_MAX, where)}"
-            )
-        else:
-            why = "not resilient" if not resilient[scenario] else f"< {TARGET_MIN_SIZE}x"
-            cols += [f"n/a ({why})"] * 3
-        r = _ratio(f.all_bps, tw.all_bps)
-        cols.append(f"{_fmt(r)} {checks['cap'].see(r is not None and r <= VS_TWAP_CAP, where)}")
-        rows.append(
-            f"| {scenario} | {side.value} {symbol} | {size}x | {f.all_bps:.2f} ± {f.all_se:.2f} | "
-            + " | ".join(cols)
-            + " |"
-        )
-    return checks, rows
-
-
-def requests_per_child(figures: dict[Cell, dict[str, Figures]], name: str) -> float:
-    requests = sum(by[name].requests for by in figures.values())
-    children = sum(by[name].children for by in figures.values())
-    return requests / children if children else 0.0
-
-
-def targets(figures: dict[Cell, dict[str, Figures]]) -> list[str]:
-    """Targets for every bot style (one row each), the default style cell by cell, a summary."""
-    resilient = _resilient()
-    scope = (
-        f"trades >= {TARGET_MIN_SIZE}x top-of-book depth in resilient books"
-        f" ({', '.join(n for n, ok in resilient.items() if ok)})"
-    )
-    names = _checks()
-    head = (
-        "| strategy | "
-        + " | ".join(c.name for c in names.values())
-        + f" | requests per child <= {REQUESTS_PER_CHILD_MAX:.0f} |"
-    )
-    lines = [
-        f"### Targets (documented, not asserted). Scope: {scope}; the {VS_TWAP_CAP}x TWAP cap:"
-        " every scenario and size.",
+def header(config: Config, states: Sequence[CellState], elapsed: float, workers: int) -> list[str]:
+    seeds = sum(s.seeds for s in states)
+    cpu = sum(r.seconds for s in states for r in s.results)
+    return [
+        "## Execution quality (simulator, virtual time)",
         "",
-        head,
-        _rule(head),
+        f"{len(states)} cells, {seeds} (cell, seed) jobs, {len(config.strategies())} strategies"
+        f" each, {elapsed:.0f} s wall ({cpu:.0f} s in the workers, {workers} processes).",
+        f"Durations {', '.join(_m(d) for d in config.durations)}; common horizon"
+        f" {_m(config.horizon / 60)}; sizes {', '.join(f'{x}x' for x in config.sizes)} the"
+        f" top-of-book depth; seeds in batches of {config.batch} until the 95% interval of"
+        f" {config.default} minus the best baseline is within ±{config.target_half_width} bps,"
+        f" at most {config.max_seeds} per cell.",
+        "",
+        "How to read: every figure is in bps of the arrival notional (amount x arrival mid),"
+        " positive = a cost. IS all-in = price + fees, the unfinished rest walked through the"
+        " book at the common horizon (the same book for every strategy of a seed, with the"
+        " taker fee). drift-removed: each fill against the model's true mid at its time (the"
+        " simulator's `MatchingEngine.true_mid`), plus fees: what the strategy paid for"
+        " liquidity, without the market's moves. Δ: the strategy minus the best baseline, seed by"
+        " seed (same scenario seed), mean and 95% t-interval; negative = cheaper than the best"
+        " baseline. The best baseline is the one with the lowest mean all-in IS in the cell,"
+        " picked after the fact (which flatters the baseline a little). 'own fills': the share"
+        " the strategy traded itself before stopping; 'maker': filled resting; 'by bg trades':"
+        " filled by background market orders reaching our resting order (the rest of the maker"
+        " share: the book moving through our price).",
+        f"Baselines (duration fixed in advance, catch-up: the rest in one market order at the"
+        f" end): twap-touch (IOC at the best opposite price every {st.INTERVAL:.0f} s toward the"
+        f" straight-line schedule), twap-market (market-order slices), pov{int(POV_SHARE * 100)}"
+        f" ({POV_SHARE * 100:.0f}% of the background volume: the tape of a queue book, the"
+        f" regime's expected rate on a profile book), maker (post-only at our best price, at most"
+        f" {MAKER_CAP}x top depth, re-placed every {st.INTERVAL:.0f} s), market (one market order)."
+        " The bot: its Executor and Gateway, default ExecutionPolicy with the style and"
+        " leg_deadline = duration; no catch-up (what it gives up is valued at the horizon).",
+        "Jump cells (price-jump): one jump of the traded market per seed, at a random second"
+        " before the horizon, random direction, the size of the scenario's largest jump.",
+        "",
     ]
-    for name in (*(f"bot-{s.value}" for s in BOT_STYLES), "twap", "maker"):
-        checks, _ = check_strategy(figures, name)
-        per = requests_per_child(figures, name)
-        cols = [f"{c.hits}/{c.total} {'ok' if not c.missed else 'MISSED'}" for c in checks.values()]
-        if name.startswith("bot-"):
-            cols.append(f"{per:.2f} {'ok' if per <= REQUESTS_PER_CHILD_MAX else 'MISSED'}")
-        else:
-            cols.append(f"{per:.2f} (reference)")
-        mark = " (default)" if name == DEFAULT else ""
-        lines.append(f"| {name}{mark} | " + " | ".join(cols) + " |")
-
-    checks, rows = check_strategy(figures, DEFAULT)
-    head = (
-        f"| scenario | trade | size | {DEFAULT} IS all-in ± se | efficiency (>= {EFFICIENCY_MIN})"
-        f" | price: bot / market (<= {PRICE_VS_MARKET_MAX}x) | vs TWAP (<= {VS_TWAP_MAX}x)"
-        f" | vs TWAP, any scenario (<= {VS_TWAP_CAP}x) |"
-    )
-    lines += ["", f"#### {DEFAULT} (the default style), cell by cell", "", head, _rule(head), *rows]
-    lines += ["", f"#### Summary ({DEFAULT})", ""]
-    for key, check in checks.items():
-        where = scope if key != "cap" else "every scenario and size"
-        line = f"- {check.name} [{where}]: {check.status}, {check.hits}/{check.total} cells"
-        if check.missed:
-            line += "; MISSED in: " + ", ".join(check.missed)
-        lines.append(line)
-    for name in (*(f"bot-{s.value}" for s in BOT_STYLES), "twap", "maker"):
-        per = requests_per_child(figures, name)
-        if name.startswith("bot-"):
-            status = "hit" if per <= REQUESTS_PER_CHILD_MAX else "MISSED"
-            tag = f" (target <= {REQUESTS_PER_CHILD_MAX:.0f}): {status},"
-        else:
-            tag = " (reference):"
-        worst_value, worst = max(
-            (by[name].requests_per_child or 0.0, cell) for cell, by in figures.items()
-        )
-        lines.append(
-            f"- API requests per child order, {name}{tag} {per:.2f} on average"
-            f" (worst cell {worst_value:.2f}: {worst[0]} {worst[1].value} {worst[2]} {worst[3]}x)"
-        )
-    return lines
 
 
-# ---- chart ----------------------------------------------------------------------------------
+def report(states: Sequence[CellState], config: Config, head: Sequence[str]) -> str:
+    lines = [*head, "### Summary: the bot's default against the best baseline", ""]
+    lines += summary(states, config)
+    lines += ["", "### Per cell", ""]
+    for s in states:
+        lines += [*cell_table(s, config), ""]
+    return "\n".join(lines)
 
 
-def chart(figures: dict[Cell, dict[str, Figures]], path: Path, seeds: int = SEEDS) -> str:
-    """Shortfall (all-in) vs trade size, one panel per scenario; returns what happened."""
+def write_pairs(states: Sequence[CellState], config: Config, path: Path) -> None:
+    """Every strategy minus every baseline, per cell: mean, 95% interval, n (CSV)."""
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["cell", "strategy", "baseline", "metric", "mean", "low", "high", "n"])
+        for s in states:
+            for name in config.strategies():
+                for base in config.baselines():
+                    if base == name:
+                        continue
+                    for metric in ("is_all", "dr_all"):
+                        d = paired(s.values(name, metric), s.values(base, metric))
+                        row = [str(s.cell), name, base, metric, f"{d.mean:.4f}"]
+                        w.writerow([*row, f"{d.low:.4f}", f"{d.high:.4f}", d.n])
+
+
+def chart(states: Sequence[CellState], config: Config, path: Path) -> str:
+    """Paired differences (all-in IS, strategy minus the best baseline) with 95% intervals,
+    one panel per cell; returns what happened."""
     try:
         import matplotlib
 
@@ -450,84 +572,46 @@ def chart(figures: dict[Cell, dict[str, Figures]], path: Path, seeds: int = SEED
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib is not installed: no chart (pip install 'matplotlib>=3.8,<4')"
-    names = [n for n, _, _ in SCENARIOS]
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4.8), sharex=True)
-    colours = dict(zip(STRATEGIES, plt.get_cmap("tab10").colors, strict=False))
-    for ax, scenario in zip(axes, names, strict=True):
-        shown: list[float] = []
-        off_scale: list[tuple[str, float]] = []
-        for side, style in ((Side.SELL, "-"), (Side.BUY, "--")):
-            cells = sorted(
-                (c for c in figures if c[0] == scenario and c[1] is side), key=lambda c: c[3]
-            )
-            if not cells:
+    cols = 3
+    rows = math.ceil(len(states) / cols)
+    names = config.strategies()
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(6.2 * cols, 0.22 * len(names) * rows + 1.5), squeeze=False
+    )
+    for ax, s in zip(axes.flat, states, strict=False):
+        best = s.best_baseline(config)
+        ys, xs, errs, colours = [], [], [], []
+        for i, name in enumerate(names):
+            if name == best:
                 continue
-            sizes = [c[3] for c in cells]
-            first = side is Side.SELL
-            for name in STRATEGIES:
-                ys = [figures[c][name].all_bps for c in cells]
-                label = name if first else None
-                ax.plot(sizes, ys, style, marker="o", ms=3, color=colours[name], label=label)
-                if name != "maker":
-                    shown += ys
-                else:
-                    off_scale.append((f"maker {side.value}", max(ys)))
-            bound = [figures[c]["market"].bound_bps for c in cells]
-            ax.plot(sizes, bound, style, color="black", lw=1, label="bound" if first else None)
-            how = "solid" if first else "dashed"
-            ax.annotate(
-                f"{side.value} {cells[0][2]}: {how}",
-                xy=(0.02, 0.95 if first else 0.89),
-                xycoords="axes fraction",
-                fontsize=8,
+            d = paired(s.values(name), s.values(best))
+            ys.append(i)
+            xs.append(d.mean)
+            errs.append(d.half if math.isfinite(d.half) else 0.0)
+            colours.append(
+                "tab:red"
+                if name == config.default
+                else ("tab:blue" if name.startswith("bot-") else "tab:gray")
             )
-        top = max(shown) * 1.15 if shown else None
-        bottom = min(0.0, min(shown) * 1.15) if shown else None
-        clipped = [f"{what} up to {y:.0f} bps" for what, y in off_scale if top and y > top]
-        if clipped:
-            ax.set_ylim(bottom, top)
-            ax.annotate(
-                "off scale: " + ", ".join(clipped),
-                xy=(0.02, 0.83),
-                xycoords="axes fraction",
-                fontsize=8,
-                color=colours["maker"],
-            )
-        ax.set_xscale("log")
-        ax.set_xticks(list(SIZES), [f"{s}x" for s in SIZES])
-        ax.set_title(scenario)
-        ax.set_xlabel("trade size (x top-of-book depth)")
-        ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("implementation shortfall, all-in (bps)")
-    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    fig.suptitle(f"Shortfall vs trade size (mean of {seeds} seeds; solid: sell, dashed: buy)")
+        for y, x, e, c in zip(ys, xs, errs, colours, strict=True):
+            ax.errorbar(x, y, xerr=e, fmt="o", ms=3, color=c, capsize=2, lw=1)
+        ax.axvline(0.0, color="black", lw=0.8)
+        ax.set_yticks(range(len(names)), [n + (" *" if n == best else "") for n in names])
+        ax.tick_params(axis="y", labelsize=6)
+        ax.invert_yaxis()
+        ax.set_xscale("symlog", linthresh=2.0)
+        ax.set_title(f"{s.cell} (n={s.seeds})", fontsize=9)
+        ax.grid(True, axis="x", alpha=0.3)
+    for ax in list(axes.flat)[len(states) :]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("Δ all-in IS vs best baseline (*), bps (symlog)", fontsize=8)
+    fig.suptitle(
+        "Paired differences to the best baseline, 95% intervals (red: the bot's default;"
+        " blue: other bot styles; grey: baselines). Left of 0 = cheaper."
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return f"chart written to {path.relative_to(ROOT)}"
-
-
-def header(seeds: int, jobs: int, elapsed: float) -> list[str]:
-    return [
-        "## Execution quality (simulator, virtual time)",
-        "",
-        f"{jobs} jobs: {len(SCENARIOS)} scenarios x 2 trades (sell {SOLD}; buy another market)"
-        f" x sizes {', '.join(f'{s}x' for s in SIZES)} top-of-book depth x {seeds} seeds,"
-        f" {len(STRATEGIES)} strategies each, in {elapsed:.0f} s.",
-        "Shortfall in bps vs the arrival mid, positive = cost, mean over the seeds. IS price /"
-        " fees / total: the filled part. IS all-in: the unfilled rest completed at the end by"
-        " walking the book then (plus the taker fee); ×market, ×TWAP and efficiency use it."
-        " sd: spread of all-in IS over the seeds. time: start to last fill.",
-        f"Bot: default ExecutionPolicy, leg deadline max(300 s, 30 s x size). TWAP: one IOC"
-        f" slice at the touch every ~{INTERVAL:.0f} s over the duration of {DEFAULT}'s run (same"
-        f" seed). maker: post-only at our side's best price, at most 1x top depth, re-placed every"
-        f" {INTERVAL:.0f} s until filled or the bot's deadline. bound: half the arrival spread +"
-        " taker fee. efficiency: (IS_market - IS) / (IS_market - bound), '–' when the market"
-        " order is within 1 bp of the bound.",
-        "",
-    ]
-
-
-def report(figures: dict[Cell, dict[str, Figures]], header: Sequence[str] = ()) -> str:
-    return "\n".join([*header, *table(figures), "", *targets(figures)])

@@ -1,0 +1,47 @@
+"""The execution benchmark on one small cell: seeded jumps, a common reference, the metrics."""
+
+from decimal import Decimal
+
+import pytest
+
+from bench import execution as ex
+from bench import strategies as st
+from bot.domain.market import Side
+from bot.sim.model import EventKind
+
+CELL = ex.Cell("deep-calm", "BTC/USDT", Side.SELL, 2)
+HORIZON = 60.0
+
+
+def test_random_jump_is_seeded_and_replaces_the_fixed_one() -> None:
+    scenario = ex._scenario("price-jump")
+    a = ex.random_jump(scenario, "BTC/USDT", 7, 1800.0)
+    b = ex.random_jump(scenario, "BTC/USDT", 7, 1800.0)
+    jumps = [e for e in a.events if e.kind is EventKind.JUMP and e.symbol == "BTC/USDT"]
+    assert a.events == b.events
+    assert len(jumps) == 1
+    assert 0 <= jumps[0].at < 1800
+    assert abs(jumps[0].size) == pytest.approx(0.06)
+    others = {ex.random_jump(scenario, "BTC/USDT", s, 1800.0).events[-1].at for s in range(8)}
+    assert len(others) > 1
+
+
+def test_every_strategy_is_judged_against_one_reference() -> None:
+    scenario, trade = ex.setup(CELL, 7, HORIZON)
+    ref = st.reference(scenario, trade, HORIZON)
+    assert len(ref.true_mids) == int(HORIZON) + 1
+    market = st.run_sync(scenario, trade, "market", st.market_order)
+    twap = st.run_sync(scenario, trade, "twap", st.twap(HORIZON, touch=True))
+    for outcome in (market, twap):
+        figures = ex.measure(outcome, trade, ref)
+        assert figures.own_pct == pytest.approx(100.0)
+        assert figures.is_all == pytest.approx(figures.is_price + figures.is_fees)
+        assert figures.is_fees == pytest.approx(10.0, abs=0.1)  # taker fee, 10 bps
+    # nothing filled: the whole amount is valued on the horizon book, with the taker fee
+    idle = ex.measure(st.Outcome("idle", (), 0, 0, 0.0), trade, ref)
+    qty, cost = st.walk(ref.horizon_book, Side.SELL, trade.amount)
+    assert qty == trade.amount
+    assert ref.arrival.mid is not None
+    expected = (trade.amount * ref.arrival.mid - cost) / (trade.amount * ref.arrival.mid)
+    assert idle.is_price == pytest.approx(float(expected * Decimal(10_000)))
+    assert idle.own_pct == 0.0
