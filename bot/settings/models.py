@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -291,8 +291,8 @@ class LoopSettings(_Section):
 
 
 class LogSettings(_Section):
-    level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
-    format: str = Field(default="auto", pattern="^(auto|json|console)$")
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
 
 
 class MetricsSettings(_Section):

@@ -535,3 +535,11 @@ def test_cannot_listen_says_why_in_one_line() -> None:
         cannot_listen("a\x00b", 9108)
         == "metrics: cannot listen on 'a\\x00b':9108: not a host and port"
     )
+
+
+def test_messages_name_the_allowed_values_never_a_pattern(tmp_path: Path) -> None:
+    lines = problems(write(tmp_path, GOOD + '[log]\nlevel = "loud"\nformat = "xml"\n'))
+    assert lines == [
+        "log.level: Input should be 'debug', 'info', 'warning' or 'error' (got 'loud')",
+        "log.format: Input should be 'auto', 'json' or 'console' (got 'xml')",
+    ]
