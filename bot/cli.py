@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable
 from decimal import Decimal
@@ -23,8 +24,10 @@ from bot.execution.reports import LegReport
 from bot.journal import Journal
 from bot.observability import configure_logging, get_logger, register_secrets
 from bot.report import (
+    VALUATION_OPTIONAL,
     history_rows,
     plan_to_dict,
+    print_fitted,
     render_history,
     render_plan,
     render_run_report,
@@ -73,10 +76,20 @@ ConfigOption = Annotated[
 ]
 
 
-def _out() -> Console:
-    """Standard output; wide enough for the tables when it is a file or a pipe."""
+WideOption = Annotated[
+    bool, typer.Option("--wide", help="Every table column, whatever the terminal's width.")
+]
+
+
+def _out(wide: bool = False) -> Console:
+    """Standard output at the terminal's width (COLUMNS when set), where tables fit by dropping
+    their least useful columns; 160 columns for a file or a pipe; 250 with --wide."""
+    if wide:
+        return Console(highlight=False, width=250)
     console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=160)
+    if console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return console
+    return Console(highlight=False, width=160)
 
 
 def _fail(lines: list[str], code: int = 2) -> NoReturn:
@@ -122,6 +135,7 @@ def plan(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    wide: WideOption = False,
 ) -> None:
     """Show weights, drift and the trades a rebalance would make. Trades nothing."""
     settings = _settings(config)
@@ -138,7 +152,7 @@ def plan(
         json.dump(plan_to_dict(result, snap.taken_at), sys.stdout, indent=2)
         print()
     else:
-        render_plan(result, _out(), snap.taken_at)
+        render_plan(result, _out(wide), snap.taken_at)
 
 
 @app.command()
@@ -153,6 +167,7 @@ def run(
         bool, typer.Option("--live", help='Confirm mode = "live": trade real money.')
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+    wide: WideOption = False,
     new_journal: Annotated[
         bool,
         typer.Option(
@@ -193,11 +208,11 @@ def run(
         json.dump([r.to_dict() for r in result.reports], sys.stdout, indent=2)
         print()
     else:
-        out = _out()
+        out = _out(wide)
         for report in result.reports:
             render_run_report(report, out)
         if result.last is not None:
-            out.print(valuation_table(result.last, "Portfolio now"))
+            print_fitted(out, valuation_table(result.last, "Portfolio now"), VALUATION_OPTIONAL)
     if result.stopped_by is not None:
         # Stopped by a signal: no new order, ours cancelled, the rebalance recorded as stopped.
         print(f"stopped ({result.stopped_by}): open orders cancelled", file=sys.stderr)
@@ -274,6 +289,7 @@ def _from_journal(
     as_json: bool,
     read: Callable[[Settings, Journal], Any],
     render: Callable[[Any, Console], None],
+    wide: bool = False,
 ) -> None:
     """Read something from the journal, then print it as JSON or as tables."""
     settings = _settings(config)
@@ -288,16 +304,19 @@ def _from_journal(
         json.dump(data, sys.stdout, indent=2)
         print()
     else:
-        render(data, _out())
+        render(data, _out(wide))
 
 
 @app.command()
 def status(
     config: ConfigOption,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    wide: WideOption = False,
 ) -> None:
     """Weights vs targets as last seen, halted or not, and the last rebalance."""
-    _from_journal(config, as_json, lambda s, j: status_dict(s.portfolio_spec(), j), render_status)
+    _from_journal(
+        config, as_json, lambda s, j: status_dict(s.portfolio_spec(), j), render_status, wide
+    )
 
 
 @app.command()
@@ -305,9 +324,10 @@ def history(
     config: ConfigOption,
     limit: Annotated[int, typer.Option(help="How many rebalances, newest first.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    wide: WideOption = False,
 ) -> None:
     """Past rebalances: status, traded value, shortfall, fees, duration."""
-    _from_journal(config, as_json, lambda _, j: history_rows(j, limit), render_history)
+    _from_journal(config, as_json, lambda _, j: history_rows(j, limit), render_history, wide)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -51,6 +52,39 @@ def _status(p: Position) -> str:
     return "[bold red]OUT: sell[/]" if p.drift > 0 else "[bold red]OUT: buy[/]"
 
 
+def fit(table: Table, console: Console, optional: tuple[str, ...] = ()) -> Table:
+    """`table` as it fits `console`: framed when there is room, else a compact frame and, while
+    a cell would still be cut ("..."), the `optional` columns dropped, first named first. Text
+    columns (reasons, outcomes) wrap; numbers are never cut."""
+    for column in table.columns:
+        column.no_wrap = column.header not in ("status", "outcome", "reason")
+
+    def cut() -> bool:
+        with console.capture() as captured:
+            console.print(table)
+        return "\u2026" in captured.get()
+
+    if not cut():
+        return table
+    table.box, table.pad_edge, table.show_edge = box.SIMPLE_HEAD, False, False
+    table.collapse_padding = True
+    for name in optional:
+        if not cut():
+            break
+        table.columns[:] = [c for c in table.columns if c.header != name]
+        for index, column in enumerate(table.columns):
+            column._index = index  # rich numbers its columns: first and last pad differently
+    return table
+
+
+def print_fitted(console: Console, table: Table, optional: tuple[str, ...] = ()) -> None:
+    console.print(fit(table, console, optional))
+
+
+# Columns a narrow terminal drops first (`--wide` or a wider window shows them all).
+VALUATION_OPTIONAL = ("balance", "band", "target")
+
+
 def valuation_table(v: Valuation, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for col in ("asset", "balance", f"value {v.quote}", "weight", "target", "drift", "band"):
@@ -75,7 +109,7 @@ def render_plan(plan: Plan, console: Console, taken_at: str | None = None) -> No
     v = plan.valuation
     when = f", snapshot {taken_at}" if taken_at else ""
     title = f"Portfolio: {_money(v.total)} {v.quote} at mid{when}"
-    console.print(valuation_table(v, title))
+    print_fitted(console, valuation_table(v, title), VALUATION_OPTIONAL)
     if v.reserve:
         console.print(f"Reserve: {_money(v.reserve)} {v.quote} set aside, never traded.")
     for asset, value in v.unmanaged.items():
@@ -111,7 +145,7 @@ def render_plan(plan: Plan, console: Console, taken_at: str | None = None) -> No
             f"{leg.est_cost_bps:.1f}",
             "book too thin" if leg.take_now_bps is None else f"{leg.take_now_bps:.1f}",
         )
-    console.print(legs)
+    print_fitted(console, legs, ("notional", "1 market order bps", "price", f"value {v.quote}"))
     for d in plan.dust:
         console.print(f"Dust, skipped: {d.side.value} {d.amount:f} on {d.symbol}: {d.reason}")
     after = ", ".join(f"{a} {_pct(w)}" for a, w in plan.projected_weights.items())
@@ -208,7 +242,8 @@ def render_run_report(report: RebalanceReport, console: Console) -> None:
             str(leg.requests),
             leg.outcome.value if not leg.reason else f"{leg.outcome.value}: {leg.reason}",
         )
-    console.print(table)
+    optional = ("arrival mid", "requests", "planned", "children", "price bps", "fee bps")
+    print_fitted(console, table, optional)
     if not all(leg.fees_settled for leg in report.legs):
         console.print(
             "~ fees estimated at the market's higher rate: the trades could not all be read yet;"
@@ -300,7 +335,7 @@ def render_status(data: dict[str, Any], console: Console) -> None:
                 f"{lo * 100:.2f}-{hi * 100:.2f}%",
                 "[green]in band[/]" if p["in_band"] else "[bold red]OUT[/]",
             )
-        console.print(table)
+        print_fitted(console, table, ("band",))
     last = data["last_rebalance"]
     if last:
         console.print(
@@ -331,4 +366,4 @@ def render_history(rows: list[dict[str, Any]], console: Console) -> None:
             "-" if r["duration_s"] is None else f"{r['duration_s']:.0f}",
             r["reason"] or "",
         )
-    console.print(table)
+    print_fitted(console, table, ("fees", "legs", "duration s"))

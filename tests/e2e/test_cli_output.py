@@ -75,5 +75,23 @@ def test_run_json_is_one_document_on_stdout_and_status_shows_money(tmp_path: Pat
     assert "filled" in ran.stderr  # the progress lines went to stderr
     status = cli("status", "--config", str(cfg))
     assert status.returncode == 0, status.stderr
-    line = next(x for x in status.stdout.splitlines() if x.startswith("Last rebalance"))
-    assert re.search(r" traded \d{1,3}(,\d{3})*\.\d{2}, shortfall -?\d+\.\d{2} bps", line), line
+    text = " ".join(status.stdout.split())  # a long line wraps at 80 columns
+    assert re.search(r" traded \d{1,3}(,\d{3})*\.\d{2}, shortfall -?\d+\.\d{2} bps", text), text
+
+
+def test_every_table_fits_80_columns_and_wide_shows_every_column(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    outputs = [
+        cli("plan", "--config", str(cfg)),
+        cli("run", "--config", str(cfg), "--once"),
+        cli("status", "--config", str(cfg)),
+        cli("history", "--config", str(cfg)),
+    ]
+    for res in outputs:
+        assert res.returncode == 0, res.stderr[-2000:]
+        for line in res.stdout.splitlines():
+            assert len(line) <= 80 and "\u2026" not in line, res.stdout
+    assert "Rebalance 1:" in outputs[1].stdout and "Last rebalance" in outputs[2].stdout
+    wide = cli("plan", "--config", str(cfg), "--wide")
+    assert "notional" in wide.stdout and "1 market order bps" in wide.stdout
+    assert "notional" not in outputs[0].stdout  # dropped at 80 columns, not cut

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -34,6 +35,7 @@ def test_readme_shows_the_demo_plan_the_cli_prints() -> None:
             "config/snapshots/demo.json",
         ],
         cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "COLUMNS"},  # a pipe: 160 columns
         capture_output=True,
         text=True,
         timeout=60,
