@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from bot import __version__
-from bot.errors import BotError, ConfigError, InstanceLocked
+from bot.errors import BotError, ConfigError, JournalError, JournalIdentityError
 from bot.execution.reports import LegReport
 from bot.journal import Journal
 from bot.observability import configure_logging, get_logger, register_secrets
@@ -198,7 +198,9 @@ def run(
         )
     except ConfigError as exc:
         _fail(exc.problems)
-    except InstanceLocked as exc:
+    except JournalIdentityError as exc:
+        _fail([str(exc)], code=1)
+    except JournalError as exc:  # locked by another bot, or cannot be created or written
         _fail([str(exc)], code=4)
     except BotError as exc:
         _fail([str(exc)], code=1)

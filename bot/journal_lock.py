@@ -42,9 +42,19 @@ class JournalLock:
         lock file cannot be created."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(
+                f"cannot create the journal's folder {self.path.parent}:"
+                f" {exc.strerror or exc}; set journal.path to a folder this user can write"
+                " (in Docker: /data/journal.sqlite, on the volume)"
+            ) from None
+        try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise JournalError(f"journal lock {self.path}: {exc.strerror or exc}") from None
+            raise JournalError(
+                f"cannot open the journal's lock {self.path}: {exc.strerror or exc};"
+                " set journal.path to a folder this user can write"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -36,3 +36,16 @@ def test_an_exchange_that_cannot_be_reached_says_so_and_exits_6(tmp_path: Path) 
     assert ran.returncode == 6, ran.stderr[-2000:]
     line = _last_line(ran.stderr)
     assert "cannot work with binance now" in line and "Check the network" in line, line
+
+
+def test_a_journal_folder_that_cannot_be_created_says_so_and_exits_4(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    cfg = config(tmp_path, "http://127.0.0.1:9")
+    cfg.write_text(
+        cfg.read_text().replace('path = "journal.sqlite"', 'path = "a-file/journal.sqlite"')
+    )
+    ran = bot(cfg, "--once", timeout=120)
+    assert ran.returncode == 4, ran.stderr[-2000:]
+    line = _last_line(ran.stderr)
+    assert "cannot create the journal's folder" in line and "journal.path" in line, line
+    assert "Traceback" not in ran.stderr
