@@ -11,7 +11,6 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -20,11 +19,11 @@ from rich.console import Console
 
 from bot import __version__
 from bot.errors import BotError, ConfigError, JournalError, JournalIdentityError
-from bot.execution.reports import LegReport
 from bot.journal import Journal
 from bot.observability import configure_logging, get_logger, register_secrets
 from bot.report import (
     VALUATION_OPTIONAL,
+    ProgressView,
     history_rows,
     plan_to_dict,
     print_fitted,
@@ -185,6 +184,7 @@ def run(
             f"{settings.exchange.id} (confirmed with --live) ***",
             file=sys.stderr,
         )
+    view = _progress_printer(to_stderr=as_json)
     try:
         result = asyncio.run(
             run_bot(
@@ -192,7 +192,7 @@ def run(
                 once=once,
                 until_balanced=until_balanced,
                 live=live,
-                progress=_progress_printer(to_stderr=as_json),
+                progress=view,
                 new_journal=new_journal,
             )
         )
@@ -206,6 +206,8 @@ def run(
         _fail([str(exc)], code=1)
     except KeyboardInterrupt:
         _fail(["interrupted: open orders may remain; the next start reconciles them"], code=130)
+    finally:
+        view.close()
     if as_json:
         json.dump([r.to_dict() for r in result.reports], sys.stdout, indent=2)
         print()
@@ -259,21 +261,10 @@ def _exit_for_trouble(result: RunResult, exchange: str) -> None:
         raise typer.Exit(EXIT_UNREACHABLE)
 
 
-def _progress_printer(to_stderr: bool = False) -> Callable[[LegReport], None]:
-    """One line per finished child: how far each leg is, and what it cost so far (on stderr
-    when stdout carries a JSON document)."""
-    out = Console(stderr=True, highlight=False) if to_stderr else _out()
-
-    def show(leg: LegReport) -> None:
-        done = leg.filled / leg.planned * 100 if leg.planned else Decimal(100)
-        avg = "-" if leg.average is None else f"{leg.average:.8g}"
-        out.print(
-            f"  {leg.symbol:<10} {leg.side.value:<4} {done:6.1f}% filled  avg {avg:<12}"
-            f" vs arrival {leg.price_bps:+7.2f} bps  children: {leg.children}",
-            highlight=False,
-        )
-
-    return show
+def _progress_printer(to_stderr: bool = False) -> ProgressView:
+    """The rebalance's progress: bars on a terminal, one line per finished child elsewhere (on
+    stderr when stdout carries a JSON document)."""
+    return ProgressView(Console(stderr=True, highlight=False) if to_stderr else _out())
 
 
 def _journal(settings: Settings) -> Journal:

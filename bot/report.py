@@ -11,11 +11,20 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from bot.domain.planner import Plan
 from bot.domain.portfolio import PortfolioSpec, Position, Valuation
-from bot.execution.reports import RebalanceReport
+from bot.execution.reports import LegReport, RebalanceReport
 from bot.journal import Journal
 from bot.journal_rows import RebalanceRow
 
@@ -367,3 +376,58 @@ def render_history(rows: list[dict[str, Any]], console: Console) -> None:
             r["reason"] or "",
         )
     print_fitted(console, table, ("fees", "legs", "duration s"))
+
+
+class ProgressView:
+    """A rebalance as it runs. On a terminal: the whole (legs done, share of the value filled)
+    and one bar per leg (share filled, average vs arrival, children, elapsed, time left),
+    redrawn in place. Elsewhere: one line per finished child."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._bars: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+        self._legs: dict[str, LegReport] = {}
+
+    def __call__(self, leg: LegReport) -> None:
+        done = leg.filled / leg.planned * 100 if leg.planned else Decimal(100)
+        if not self.console.is_terminal:
+            avg = "-" if leg.average is None else f"{leg.average:.8g}"
+            self.console.print(
+                f"  {leg.symbol:<10} {leg.side.value:<4} {done:6.1f}% filled  avg {avg:<12}"
+                f" vs arrival {leg.price_bps:+7.2f} bps  children: {leg.children}",
+                highlight=False,
+            )
+            return
+        if self._bars is None:
+            self._bars = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=16),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self._tasks["*"] = self._bars.add_task("all legs", total=1.0, detail="")
+            self._bars.start()
+        self._legs[leg.key] = leg
+        detail = f"{leg.price_bps:+.1f} bps, {leg.children} ch."
+        task = self._tasks.get(leg.key)
+        if task is None:
+            name = f"{leg.symbol} {leg.side.value}"
+            task = self._tasks[leg.key] = self._bars.add_task(name, total=1.0, detail=detail)
+        share = float(leg.filled / leg.planned) if leg.planned else 1.0
+        self._bars.update(task, completed=min(share, 1.0), detail=detail)
+        finished = sum(1 for x in self._legs.values() if x.filled >= x.planned)
+        shares = [float(x.filled / x.planned) if x.planned else 1.0 for x in self._legs.values()]
+        self._bars.update(
+            self._tasks["*"],
+            completed=min(sum(shares) / len(shares), 1.0),
+            detail=f"{finished}/{len(self._legs)} legs done",
+        )
+
+    def close(self) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+            self._bars = None
