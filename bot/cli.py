@@ -36,7 +36,14 @@ from bot.report import (
 )
 from bot.runtime.daemon import RunResult
 from bot.runtime.planning import plan_from_snapshot
-from bot.runtime.wiring import journal_path, open_journal, preflight, read_snapshot, run_bot
+from bot.runtime.wiring import (
+    journal_path,
+    online_check,
+    open_journal,
+    preflight,
+    read_snapshot,
+    run_bot,
+)
 from bot.settings import Mode, Settings, load_settings, sim_server_credentials
 from bot.snapshot import load_snapshot
 
@@ -111,13 +118,29 @@ def _settings(path: Path) -> Settings:
 
 
 @app.command("check-config")
-def check_config(config: ConfigOption) -> None:
+def check_config(
+    config: ConfigOption,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Also ask the exchange: it answers, it takes the key, its clock is near ours.",
+        ),
+    ] = False,
+) -> None:
     """Validate a configuration file (and the environment overrides, and in sim mode its scenario);
     print one line per problem."""
     settings = _settings(config)
     problems = asyncio.run(preflight(settings))
     if problems:
         _fail(problems)
+    if online:
+        problems, facts = asyncio.run(online_check(settings))
+        for fact in facts:
+            print(fact)
+        if problems:
+            kind = problems[0].split(":", 1)[0]
+            _fail(problems, code={"key": EXIT_AUTH, "exchange": EXIT_UNREACHABLE}.get(kind, 2))
     p = settings.portfolio
     targets = ", ".join(f"{a} {(w * 100).normalize():f}%" for a, w in p.targets.items())
     print(f"{config}: OK. mode={settings.exchange.mode.value} quote={p.quote} targets: {targets}")

@@ -28,9 +28,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import ccxt
+
 from bot.clock import Clock, RealClock
 from bot.domain.prices import PriceLimits
-from bot.errors import ConfigError
+from bot.errors import AuthFailed, ConfigError, GatewayError
 from bot.exchange.connect import (
     api_url_config,
     ccxt_client,
@@ -286,6 +288,39 @@ async def preflight(settings: Settings) -> list[str]:
             f"journal.path: cannot create {path.parent} ({existing} is not a writable folder)"
         )
     return problems
+
+
+async def online_check(settings: Settings) -> tuple[list[str], list[str]]:
+    """`check-config --online`: (problems, facts) from the exchange itself: it answers (markets),
+    it takes the key (a balance read, where the mode has keys) and its clock is near ours (the
+    offset ccxt measures; beyond 1 s signed requests risk refusal). Nothing is traded."""
+    problems: list[str] = []
+    facts: list[str] = []
+    backend = build_backend(settings, live_confirmed=True)
+    try:
+        markets = await backend.gateway.load_markets()
+        facts.append(f"exchange: {backend.description} answers, {len(markets)} markets")
+        if settings.exchange.mode in (Mode.TESTNET, Mode.DEMO, Mode.LIVE):
+            await backend.gateway.fetch_balances()
+            facts.append("key: accepted (balances read)")
+        measure = getattr(backend.exchange, "load_time_difference", None)
+        if measure is not None and settings.exchange.mode is not Mode.SIM:
+            offset_ms = -float(await measure() or 0)  # ccxt measures ours minus theirs
+            facts.append(f"clock: the exchange's is {offset_ms:+.0f} ms from ours")
+            if abs(offset_ms) > 1000:
+                problems.append(
+                    f"clock: the exchange's is {offset_ms:+.0f} ms from ours; synchronise this"
+                    " machine's clock (timedatectl, chrony): signed requests may be refused"
+                )
+    except AuthFailed as exc:
+        problems.append(f"key: {exc}")
+    except GatewayError as exc:
+        problems.append(f"exchange: cannot be read: {exc}")
+    except ccxt.BaseError as exc:
+        problems.append(f"exchange: {type(exc).__name__}: {exc}")
+    finally:
+        await backend.close()
+    return problems, facts
 
 
 def paper_state_path(settings: Settings) -> Path:

@@ -5,9 +5,13 @@ Against `sim-server` over HTTP through ccxt's binance client."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.e2e.helpers import bot, config, serve
+from bot.sim.binance import LOCAL_TEST_SECRET
+from bot.sim.scenario import load_scenario
+from tests.e2e.helpers import DEMO, ROOT, bot, config, env, serve
 
 
 def _last_line(stderr: str) -> str:
@@ -49,3 +53,35 @@ def test_a_journal_folder_that_cannot_be_created_says_so_and_exits_4(tmp_path: P
     line = _last_line(ran.stderr)
     assert "cannot create the journal's folder" in line and "journal.path" in line, line
     assert "Traceback" not in ran.stderr
+
+
+def check_online(cfg: Path, secret: str = LOCAL_TEST_SECRET) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "check-config", "--config", str(cfg), "--online"],
+        cwd=ROOT,
+        env=env(secret),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_config_online_reads_the_exchange_the_key_and_the_clock(tmp_path: Path) -> None:
+    with serve() as server:
+        cfg = config(tmp_path, server.url)
+        good = check_online(cfg)
+        bad = check_online(cfg, secret="not-the-secret")
+    assert good.returncode == 0, good.stderr[-2000:]
+    assert "answers" in good.stdout and "key: accepted" in good.stdout
+    assert "clock: the exchange's is" in good.stdout and "OK" in good.stdout
+    assert bad.returncode == 5 and "error: key:" in bad.stderr, bad.stderr[-2000:]
+    assert "not-the-secret" not in bad.stdout + bad.stderr
+
+
+def test_check_config_online_says_when_the_clock_is_off(tmp_path: Path) -> None:
+    skewed = tmp_path / "skewed.toml"
+    skewed.write_text("clock_offset = 3.0\n" + DEMO.read_text())  # a top-level key: first
+    with serve(scenario=load_scenario(skewed)) as server:
+        res = check_online(config(tmp_path, server.url))
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "error: clock: the exchange's is +3" in res.stderr and "synchronise" in res.stderr
