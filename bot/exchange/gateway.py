@@ -100,9 +100,10 @@ class Gateway(Transport):
     # -- reading --------------------------------------------------------------------------------
 
     async def load_markets(self) -> dict[str, Market]:
-        """The active spot markets. Where ccxt reports no fee rates for a market, the account's
-        are read (`fetch_trading_fees`, where the exchange has it), else the configured ones
-        (`fee_rates`); still unknown, the market is marked so and no plan trades on it."""
+        """The active spot markets. Where ccxt reports no fee rates for a market, or reports only
+        the exchange's base tier (the profile's `account_fees`), the account's are read
+        (`fetch_trading_fees`, where the exchange has it), else the configured ones (`fee_rates`);
+        still unknown, the market is marked so and no plan trades on it."""
         raw = await self._call("load_markets")
         mode = int(getattr(self.exchange, "precisionMode", ccxt.TICK_SIZE))
         defaults = (getattr(self.exchange, "fees", None) or {}).get("trading", {})
@@ -115,14 +116,18 @@ class Gateway(Transport):
             s for s, m in wanted.items() if m.get("maker", 0) is None or m.get("taker", 0) is None
         ]
         account: Mapping[str, Any] = {}
-        if unknown and (getattr(self.exchange, "has", None) or {}).get("fetchTradingFees"):
+        wants_account = bool(unknown) or self.profile.account_fees
+        if wants_account and (getattr(self.exchange, "has", None) or {}).get("fetchTradingFees"):
             try:
                 account = await self._call("fetch_trading_fees")
             except GatewayError as exc:
                 log.warning("trading_fees_unavailable", error=str(exc), markets=unknown[:10])
         markets = {}
         for symbol, m in wanted.items():
-            rates = account.get(symbol) or self.fee_rates or None
+            own = account.get(symbol)
+            if own and self.profile.account_fees:  # the account's tier over ccxt's base tier
+                m = {**m, "maker": own.get("maker"), "taker": own.get("taker")}
+            rates = own or self.fee_rates or None
             markets[symbol] = self._decode(
                 "load_markets", market_from_ccxt, m, mode, defaults, rates
             )

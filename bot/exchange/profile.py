@@ -171,6 +171,10 @@ class ExchangeProfile:
     # Where a lookup by client id forgets finished orders after a while (Gate: an hour after the
     # order ends), a lookup that misses is checked in the order listings too (`scan_filter`).
     scan_after_lookup_miss: bool = False
+    # ccxt fills every market's maker/taker with the exchange's base tier (Binance: 0.1%/0.1%),
+    # not the account's: the account's own rates (its VIP tier, a zero-fee pair) are read once at
+    # start with fetch_trading_fees, and the base tier stays only where they cannot be read.
+    account_fees: bool = False
 
     @property
     def ambiguity_window(self) -> float:

@@ -16,6 +16,7 @@ import ccxt
 import pytest
 
 from bot.domain.market import Side
+from bot.exchange.gateway import Gateway
 from bot.sim.exchange import SimExchange
 
 from .conftest import SYMBOL, Act, MakeSim, Serve, refusal_in_process, refusal_over_http, scenario
@@ -347,3 +348,15 @@ async def test_commissions_over_http_are_binances_eight_decimals(serve: Serve) -
     balance = await ex.fetch_balance()
     usdt = {b["asset"]: b["free"] for b in balance["info"]["balances"]}["USDT"]
     assert usdt == "100011.09056583"  # 100000 + 11.09889 - 0.00832417, eight decimals
+
+
+async def test_the_accounts_fee_tier_over_http_not_ccxts_base_tier(serve: Serve) -> None:
+    """ccxt's binance markets carry the base tier (0.1%/0.1%) whatever the account pays: the
+    gateway reads the account's own rates (GET /sapi/v1/asset/tradeFee) and trades on those."""
+    ex, front, _ = await serve(markets={SYMBOL: {"maker_fee": "0", "taker_fee": "0.00055"}})
+    raw = await ex.load_markets()
+    assert (raw[SYMBOL]["maker"], raw[SYMBOL]["taker"]) == (0.001, 0.001)  # ccxt's base tier
+    gateway = Gateway(ex, requests_per_second=1e6)
+    markets = await gateway.load_markets()
+    assert (markets[SYMBOL].maker_fee, markets[SYMBOL].taker_fee) == (D(0), D("0.00055"))
+    assert front.requests["tradeFee"] == 1

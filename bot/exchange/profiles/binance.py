@@ -46,4 +46,6 @@ PROFILE = ExchangeProfile(
     # GET /api/v3/myTrades: 500 unless asked, at most 1000; fromId pages by trade id.
     trades_page=500,
     trades_from_id="fromId",
+    # Markets carry the base tier; GET /sapi/v1/asset/tradeFee has the account's rates.
+    account_fees=True,
 )
