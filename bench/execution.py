@@ -13,7 +13,11 @@ Per run, in bps of the arrival notional (amount x arrival mid), positive = a cos
 - drift-removed: each fill against the model's true mid at its own time (the rest: against the
   true mid at the horizon), plus fees. Price drift (the random walk, jumps) cancels out; the
   spread paid or earned, the impact and the fees remain. A passive fill's adverse selection
-  after the fill does not show here; it does in the IS.
+  after the fill does not show here; it does in the IS, and in the markout:
+- markout: each fill against the true mid `MARKOUT` seconds after it (the horizon at the
+  latest), plus fees: the drift-removed cost with the move that follows each fill charged to it
+  (informed flow that filled a resting order moves the mid against it). 'maker markout' is the
+  same for the maker fills alone, in bps of their own notional.
 - paired differences: strategy minus baseline, seed by seed, with a 95% t-interval.
 
 Seeds are added in batches per cell until the 95% interval of the bot default's paired
@@ -21,6 +25,10 @@ difference to the best baseline (lowest mean all-in IS; chosen after the fact) i
 `target_half_width` bps on each side, or the cap is reached (reported as a miss, with the width).
 Jump cells (a scenario with a `jump` event) get, per seed, one jump of the traded market at a
 random whole second in [0, horizon) in a random direction (seeded), instead of the fixed time.
+
+Out of sample: the cells of `OVER_HTTP` (a second, differently parameterised market model,
+`config/scenarios/oos-major.toml`) run every strategy over HTTP against sim-server's Binance
+front through ccxt's real `binance` class (`strategies.Run(http=True)`); nothing was tuned on it.
 """
 
 from __future__ import annotations
@@ -58,7 +66,12 @@ SCENARIOS: tuple[tuple[str, str, tuple[tuple[str, Side], ...]], ...] = (
     ("price-jump", "price-jump.toml", ((SOLD, Side.SELL), ("SOL/USDT", Side.BUY))),
     # A queue book: one-tick spread, queue positions, informed flow, fill sources.
     ("major-one-tick", "major-one-tick.toml", ((SOLD, Side.SELL),)),
+    # Out of sample, over HTTP through ccxt's binance class: another queue book's parameters.
+    ("oos-major", "oos-major.toml", ((SOLD, Side.SELL),)),
 )
+OVER_HTTP = frozenset({"oos-major"})
+SLOW_FIRST = frozenset({"major-one-tick", "oos-major"})  # queue books: their jobs start first
+MARKOUT = 60.0  # seconds after a fill at which the markout reads the true mid
 POV_SHARE = Decimal("0.10")
 MAKER_CAP = 1  # the maker loop's order: at most this many top levels
 
@@ -169,7 +182,8 @@ class Cell:
     size: int
 
     def __str__(self) -> str:
-        return f"{self.scenario} {self.side.value} {self.symbol} {self.size}x"
+        http = " (HTTP)" if self.scenario in OVER_HTTP else ""
+        return f"{self.scenario} {self.side.value} {self.symbol} {self.size}x{http}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +204,8 @@ def cells(config: Config) -> list[Cell]:
         for name, _, trades in SCENARIOS
         if name in config.scenarios
         for symbol, side in trades
-        for size in config.sizes
+        # over HTTP (slower): the largest size only
+        for size in (config.sizes if name not in OVER_HTTP else (max(config.sizes),))
     ]
 
 
@@ -233,11 +248,14 @@ class RunFigures:
     is_fees: float
     is_all: float
     dr_all: float  # drift-removed, fees included
+    mo_all: float  # markout: fills against the true mid MARKOUT s later, fees included
+    maker_markout: float  # the maker fills' markout, bps of their notional (nan: none)
     own_pct: float  # share of the amount the strategy filled itself (the rest: valued)
     maker_pct: float  # share of the amount filled as a maker
     trade_pct: float  # share of the amount filled by background market orders reaching us
     completion: float  # seconds to the last fill
     requests: int
+    children: int
     note: str
 
 
@@ -257,14 +275,20 @@ def measure(o: st.Outcome, trade: st.Trade, ref: st.Reference) -> RunFigures:
     assert m0 is not None
     notional = trade.amount * m0
     sign = ONE if trade.side is Side.BUY else -ONE
-    price = drift_removed = fees = maker = by_trades = filled = Decimal(0)
+    price = drift_removed = markout = fees = maker = by_trades = filled = Decimal(0)
+    maker_mo = maker_notional = Decimal(0)
     last = 0.0
     for f in o.fills:
         price += sign * f.qty * (f.price - m0)
         drift_removed += sign * f.qty * (f.price - ref.true_mid_at(f.t))
+        later = sign * f.qty * (f.price - ref.true_mid_at(f.t + MARKOUT))
+        markout += later
         fees += f.fee
         filled += f.qty
         maker += f.qty if f.maker else 0
+        if f.maker:
+            maker_mo += later + f.fee
+            maker_notional += f.qty * f.price
         by_trades += f.qty if f.source == "trade" else 0
         last = max(last, f.t)
     note = o.note
@@ -273,6 +297,7 @@ def measure(o: st.Outcome, trade: st.Trade, ref: st.Reference) -> RunFigures:
         qty, cost = st.walk(ref.horizon_book, trade.side, rest)
         price += sign * (cost - qty * m0)
         drift_removed += sign * (cost - qty * ref.horizon_true_mid)
+        markout += sign * (cost - qty * ref.horizon_true_mid)
         fees += cost * ref.taker_fee
         if qty < rest:
             note = "; ".join(x for x in (note, f"{rest - qty} beyond the horizon book") if x)
@@ -285,11 +310,14 @@ def measure(o: st.Outcome, trade: st.Trade, ref: st.Reference) -> RunFigures:
         is_fees=b(fees),
         is_all=b(price + fees),
         dr_all=b(drift_removed + fees),
+        mo_all=b(markout + fees),
+        maker_markout=float(bps(maker_mo, maker_notional)) if maker_notional else math.nan,
         own_pct=float(filled / trade.amount * 100),
         maker_pct=float(maker / trade.amount * 100),
         trade_pct=float(by_trades / trade.amount * 100),
         completion=last,
         requests=o.requests,
+        children=o.children,
         note=note,
     )
 
@@ -302,8 +330,9 @@ def run_job(job: Job) -> SeedResult:
     scenario, trade = setup(job.cell, job.seed, config.horizon)
     ref = st.reference(scenario, trade, config.horizon)
     runs = {}
+    http = job.cell.scenario in OVER_HTTP
     for name in config.strategies():
-        outcome = st.run_sync(scenario, trade, name, strategy(name, trade.top_depth))
+        outcome = st.run_sync(scenario, trade, name, strategy(name, trade.top_depth), http)
         runs[name] = measure(outcome, trade, ref)
     half = ref.arrival.half_spread_fraction()
     assert half is not None
@@ -390,7 +419,7 @@ def run_all(
                 for i in range(min(config.batch, config.max_seeds - s.seeds))
             ]
             # the slow queue-book cells first, so that the round's tail is short
-            todo.sort(key=lambda j: j.cell.scenario != "major-one-tick")
+            todo.sort(key=lambda j: j.cell.scenario not in SLOW_FIRST)
             done: Iterable[SeedResult] = (
                 pool.map(run_job, todo, chunksize=1) if pool else map(run_job, todo)
             )
@@ -430,19 +459,36 @@ def _verdict(d: Interval) -> str:
 def summary(states: Sequence[CellState], config: Config) -> list[str]:
     head = (
         f"| cell | best baseline | its IS all-in | {config.default} IS all-in"
-        " | Δ all-in [95% CI] | Δ drift-removed [95% CI] | verdict | seeds | stop |"
+        " | Δ all-in [95% CI] | Δ drift-removed [95% CI] | Δ markout [95% CI] | verdict | seeds"
+        " | stop |"
     )
     lines = [head, _rule(head)]
     for s in states:
         best = s.best_baseline(config)
         d = s.headline(config)
         dr = paired(s.values(config.default, "dr_all"), s.values(best, "dr_all"))
+        mo = paired(s.values(config.default, "mo_all"), s.values(best, "mo_all"))
         lines.append(
             f"| {s.cell} | {best} | {mean_interval(s.values(best)).fmt('.2f')}"
             f" | {mean_interval(s.values(config.default)).fmt('.2f')} | {_ci(d)} | {_ci(dr)}"
-            f" | {_verdict(d)} | {s.seeds} | {s.status} |"
+            f" | {_ci(mo)} | {_verdict(d)} | {s.seeds} | {s.status} |"
         )
     return lines
+
+
+def _finite(xs: Sequence[float]) -> float:
+    kept = [x for x in xs if math.isfinite(x)]
+    return statistics.fmean(kept) if kept else math.nan
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}" if math.isfinite(x) else "–"
+
+
+def _per_child(runs: Sequence[RunFigures]) -> str:
+    """API requests per child order (from the first order decision on), over the seeds."""
+    children = sum(r.children for r in runs)
+    return f"{sum(r.requests for r in runs) / children:.2f}" if children else "–"
 
 
 def _ci(d: Interval) -> str:
@@ -464,9 +510,9 @@ def cell_table(s: CellState, config: Config) -> list[str]:
         "",
     ]
     head = (
-        "| strategy | IS all-in ± CI | IS price | IS fees | drift-removed | Δ vs best [95% CI]"
-        " | Δ drift-removed [95% CI] | own fills % | maker % | by bg trades % | last fill s"
-        " | requests | notes |"
+        "| strategy | IS all-in ± CI | IS price | IS fees | drift-removed | markout"
+        " | Δ vs best [95% CI] | Δ drift-removed [95% CI] | own fills % | maker %"
+        " | maker markout | by bg trades % | last fill s | requests | req./child | notes |"
     )
     lines += [head, _rule(head)]
     best_all, best_dr = s.values(best), s.values(best, "dr_all")
@@ -483,12 +529,14 @@ def cell_table(s: CellState, config: Config) -> list[str]:
         lines.append(
             f"| {name}{mark} | {mean_interval(is_all).fmt('.2f')}"
             f" | {_mean([r.is_price for r in runs]):.2f} | {_mean([r.is_fees for r in runs]):.2f}"
-            f" | {_mean([r.dr_all for r in runs]):.2f}"
+            f" | {_mean([r.dr_all for r in runs]):.2f} | {_mean([r.mo_all for r in runs]):.2f}"
             f" | {_ci(d) if d else '–'} | {_ci(dr) if dr else '–'}"
             f" | {_mean([r.own_pct for r in runs]):.1f} | {_mean([r.maker_pct for r in runs]):.1f}"
+            f" | {_fmt(_finite([r.maker_markout for r in runs]))}"
             f" | {_mean([r.trade_pct for r in runs]):.1f}"
             f" | {_mean([r.completion for r in runs]):.0f}"
-            f" | {_mean([float(r.requests) for r in runs]):.0f} | {note} |"
+            f" | {_mean([float(r.requests) for r in runs]):.0f}"
+            f" | {_per_child(runs)} | {note} |"
         )
     return lines
 
@@ -516,7 +564,10 @@ def header(config: Config, states: Sequence[CellState], elapsed: float, workers:
         " book at the common horizon (the same book for every strategy of a seed, with the"
         " taker fee). drift-removed: each fill against the model's true mid at its time (the"
         " simulator's `MatchingEngine.true_mid`), plus fees: what the strategy paid for"
-        " liquidity, without the market's moves. Δ: the strategy minus the best baseline, seed by"
+        " liquidity, without the market's moves. markout: the same against the true mid"
+        f" {MARKOUT:.0f} s after each fill (the move that follows a fill, adverse selection,"
+        " charged to it); maker markout: the maker fills alone, bps of their notional."
+        " req./child: API requests per child order. Δ: the strategy minus the best baseline, seed by"
         " seed (same scenario seed), mean and 95% t-interval; negative = cheaper than the best"
         " baseline. The best baseline is the one with the lowest mean all-in IS in the cell,"
         " picked after the fact (which flatters the baseline a little). 'own fills': the share"
@@ -533,6 +584,9 @@ def header(config: Config, states: Sequence[CellState], elapsed: float, workers:
         " leg_deadline = duration; no catch-up (what it gives up is valued at the horizon).",
         "Jump cells (price-jump): one jump of the traded market per seed, at a random second"
         " before the horizon, random direction, the size of the scenario's largest jump.",
+        "Out of sample (HTTP): oos-major, a second, differently parameterised queue book"
+        " (config/scenarios/oos-major.toml), served by sim-server's Binance front in virtual time;"
+        " every strategy, the bot's Gateway included, trades it through ccxt's binance class.",
         "",
     ]
 
@@ -556,7 +610,7 @@ def write_pairs(states: Sequence[CellState], config: Config, path: Path) -> None
                 for base in config.baselines():
                     if base == name:
                         continue
-                    for metric in ("is_all", "dr_all"):
+                    for metric in ("is_all", "dr_all", "mo_all"):
                         d = paired(s.values(name, metric), s.values(base, metric))
                         row = [str(s.cell), name, base, metric, f"{d.mean:.4f}"]
                         w.writerow([*row, f"{d.low:.4f}", f"{d.high:.4f}", d.n])

@@ -21,6 +21,11 @@ Every strategy but `market` has a duration fixed in advance:
 The naive strategies call the exchange's ccxt-style API directly, as simple bots do; they know
 their fills from the exchange's trade records (not counted as requests). API requests are the
 calls the exchange counts (`SimExchange.calls`) from the first order decision to the end.
+
+Over HTTP (`Run(http=True)`), the same scenario is served by `sim-server`'s Binance front in the
+same process, on the run's virtual clock, and every strategy (the bot's Gateway included) talks
+to it through ccxt's real `binance` class: the wire formats, string amounts, parsing and request
+counts of production. The client signs with the virtual clock's time (its `milliseconds`).
 """
 
 from __future__ import annotations
@@ -32,13 +37,17 @@ from decimal import Decimal
 from typing import Any
 
 import ccxt
+import ccxt.async_support as ccxt_async
 
 from bot.domain.market import ZERO, Market, OrderBook, Side
 from bot.domain.planner import Leg
 from bot.domain.slicing import ExecutionPolicy, Style
 from bot.exchange.codec import book_from_ccxt
+from bot.exchange.connect import api_url_config
 from bot.exchange.gateway import Gateway
+from bot.exchange.profiles import profile_for
 from bot.execution.executor import Executor
+from bot.sim.binance.server import LOCAL_TEST_API_KEY, LOCAL_TEST_SECRET, front_of, start_server
 from bot.sim.clock import VirtualClock
 from bot.sim.exchange import SimExchange
 from bot.sim.queue import QueueBook
@@ -90,18 +99,25 @@ class Outcome:
 
 @dataclass
 class Run:
-    """A fresh exchange for one strategy run, and what the strategy needs to act on it."""
+    """A fresh exchange for one strategy run, and what the strategy needs to act on it.
+
+    `sim` is the simulator (its records: our trades, the tape, the request counts); `exchange`
+    is what the strategy calls: the simulator itself, or over HTTP the ccxt `binance` client of
+    the simulator's Binance front (`start` serves it; `finish` stops it)."""
 
     scenario: Scenario
     trade: Trade
+    http: bool = False
     children: int = 0
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.clock = VirtualClock(self.scenario.start)
-        self.exchange = SimExchange.from_scenario(self.scenario, self.clock)
+        self.sim = SimExchange.from_scenario(self.scenario, self.clock)
+        self.exchange: Any = self.sim
         self.gateway = Gateway(self.exchange, requests_per_second=1e6, sleep=self.clock.sleep)
         self.started = self.clock.time()
+        self._server: Any = None
 
     @property
     def market(self) -> Market:
@@ -116,15 +132,42 @@ class Run:
 
     async def start(self) -> OrderBook:
         """Load the markets and read the arrival book; the requests count from here."""
+        if self.http:
+            await self._serve()
         await self.gateway.load_markets()
         arrival = await self.gateway.fetch_order_book(self.trade.symbol, BOOK_DEPTH)
-        self.exchange.calls.clear()
+        self.sim.calls.clear()
         self.started = self.clock.time()
         return arrival
 
+    async def _serve(self) -> None:
+        """The scenario served over HTTP on this run's clock, and a ccxt client for it."""
+        self._server, port = await start_server(self.scenario, clock=self.clock)
+        self.sim = front_of(self._server).exchange
+        client = ccxt_async.binance(
+            {
+                **api_url_config("binance", f"http://127.0.0.1:{port}"),
+                "apiKey": LOCAL_TEST_API_KEY,
+                "secret": LOCAL_TEST_SECRET,
+                "enableRateLimit": False,
+                "timeout": 30_000,
+                "options": profile_for("binance").options(),
+            }
+        )
+        clock = self.clock
+        client.milliseconds = lambda: int(clock.time() * 1000)  # sign in virtual time
+        self.exchange = client
+        self.gateway = Gateway(client, requests_per_second=1e6, sleep=clock.sleep)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self.exchange.close()
+            await self._server.cleanup()
+            self._server = None
+
     def fills(self) -> tuple[Fill, ...]:
         """Our trades so far, from the simulator's own records (free: not an API request)."""
-        engine = self.exchange.engine
+        engine = self.sim.engine
         market = self.market
         out = []
         for t in engine.my_trades(self.trade.symbol):
@@ -177,7 +220,8 @@ class Run:
         )
 
     async def finish(self, name: str) -> Outcome:
-        requests = sum(self.exchange.calls.values())
+        requests = sum(self.sim.calls.values())
+        await self.close()
         return Outcome(
             strategy=name,
             fills=self.fills(),
@@ -257,7 +301,7 @@ def background_volume(run: Run, since: Decimal, expected: Decimal) -> Decimal:
     so there the caller passes `expected`, the regime's expected volume (`trade_rate *
     trade_size * top level` per second, accumulated as it goes), and gets it back.
     """
-    book = run.exchange.engine.books[run.trade.symbol]
+    book = run.sim.engine.books[run.trade.symbol]
     if isinstance(book, QueueBook):
         return book.stats.base_volume - since - (run.trade.amount - run.left())
     return expected
@@ -269,7 +313,7 @@ def pov(duration: float, share: Decimal, interval: float = INTERVAL) -> Strategy
 
     async def work(run: Run, arrival: OrderBook) -> None:
         trade = run.trade
-        book = run.exchange.engine.books[trade.symbol]
+        book = run.sim.engine.books[trade.symbol]
         tape_at_start = book.stats.base_volume
         expected = ZERO
         n = max(1, round(duration / interval))
@@ -331,15 +375,22 @@ async def _cancel(run: Run, order: dict[str, Any]) -> dict[str, Any]:
         return await run.exchange.fetch_order(order["id"], run.trade.symbol)
 
 
-async def run_strategy(scenario: Scenario, trade: Trade, name: str, strategy: Strategy) -> Outcome:
-    run = Run(scenario, trade)
-    arrival = await run.start()
-    await strategy(run, arrival)
-    return await run.finish(name)
+async def run_strategy(
+    scenario: Scenario, trade: Trade, name: str, strategy: Strategy, http: bool = False
+) -> Outcome:
+    run = Run(scenario, trade, http)
+    try:
+        arrival = await run.start()
+        await strategy(run, arrival)
+        return await run.finish(name)
+    finally:
+        await run.close()
 
 
-def run_sync(scenario: Scenario, trade: Trade, name: str, strategy: Strategy) -> Outcome:
-    return asyncio.run(run_strategy(scenario, trade, name, strategy))
+def run_sync(
+    scenario: Scenario, trade: Trade, name: str, strategy: Strategy, http: bool = False
+) -> Outcome:
+    return asyncio.run(run_strategy(scenario, trade, name, strategy, http))
 
 
 # ---- the reference: one untouched market per seed ------------------------------------------
@@ -368,7 +419,7 @@ class Reference:
 async def _reference(scenario: Scenario, trade: Trade, horizon: float) -> Reference:
     run = Run(scenario, trade)
     arrival = await run.start()
-    engine = run.exchange.engine
+    engine = run.sim.engine
     mids = []
     for k in range(int(horizon) + 1):
         engine.advance_to(run.started + k)
@@ -389,7 +440,7 @@ async def _reference(scenario: Scenario, trade: Trade, horizon: float) -> Refere
 def true_mid(run: Run) -> Decimal:
     """The model's fair mid now (`MatchingEngine.true_mid`); the book's mid on a simulator
     without it."""
-    engine = run.exchange.engine
+    engine = run.sim.engine
     getter = getattr(engine, "true_mid", None)
     if getter is not None:
         return Decimal(getter(run.trade.symbol))

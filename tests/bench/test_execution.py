@@ -7,6 +7,7 @@ import pytest
 from bench import execution as ex
 from bench import strategies as st
 from bot.domain.market import Side
+from bot.domain.slicing import Style
 from bot.sim.model import EventKind
 
 CELL = ex.Cell("deep-calm", "BTC/USDT", Side.SELL, 2)
@@ -45,3 +46,22 @@ def test_every_strategy_is_judged_against_one_reference() -> None:
     expected = (trade.amount * ref.arrival.mid - cost) / (trade.amount * ref.arrival.mid)
     assert idle.is_price == pytest.approx(float(expected * Decimal(10_000)))
     assert idle.own_pct == 0.0
+
+
+def test_over_http_the_same_market_gives_the_same_fills() -> None:
+    """The out-of-sample runs trade through ccxt's binance class and sim-server's front: one
+    market order fills exactly as in process (same model, same seed), and the bot's default
+    style works a leg to the end over the wire, resting where the account's fees favour it."""
+    scenario, trade = ex.setup(CELL, 7, HORIZON)
+    here = st.run_sync(scenario, trade, "market", st.market_order)
+    wire = st.run_sync(scenario, trade, "market", st.market_order, http=True)
+    assert [(f.qty, f.price, f.fee) for f in wire.fills] == [
+        (f.qty, f.price, f.fee) for f in here.fills
+    ]
+    assert wire.requests == here.requests > 0
+
+    oos, big = ex.setup(ex.Cell("oos-major", "BTC/USDT", Side.SELL, 5), 3, 900.0)
+    bot = st.run_sync(oos, big, "bot", st.bot(Style.SCHEDULE, 900.0), http=True)
+    assert bot.filled == big.amount
+    assert sum(f.qty for f in bot.fills if f.maker) > big.amount / 2  # maker 2 bps < taker 5.5
+    assert bot.requests >= 2 * bot.children > 0
