@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark and print its figures as tables.
 
-    python -m bench                  # everything (about 12 minutes on two cores)
+    python -m bench                  # everything (about 15 minutes on two cores)
     python -m bench --quick          # a quick, noisier execution benchmark (about a minute)
     python -m bench --only execution --max-seeds 64   # more seeds per cell (about twice as long)
     python -m bench --only overhead  # plan time, daemon poll CPU, peak RSS, RSS over 60 rebalances

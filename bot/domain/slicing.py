@@ -48,7 +48,7 @@ class Phase(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ExecutionPolicy:
-    style: Style = Style.PASSIVE_THEN_TAKE
+    style: Style = Style.SCHEDULE  # the default the execution benchmark supports (README)
     participation: Decimal = Decimal("0.2")  # share of the quantity within the band per child
     band_bps: Decimal = Decimal(10)  # a child never reaches further than this from the mid
     max_order_notional: Decimal | None = None  # per child, in the market's quote

@@ -184,7 +184,7 @@ class RebalanceSettings(_Section):
 
 
 class ExecutionSettings(_Section):
-    style: Style = Style.PASSIVE_THEN_TAKE
+    style: Style = Style.SCHEDULE  # what the execution benchmark supports (README)
     participation: Share = Decimal("0.2")
     band_bps: Annotated[Decimal, Between(0, 5000, low_open=True, unit="bps")] = Decimal(10)
     max_order_notional: Money | None = None
@@ -268,7 +268,8 @@ class RiskSettings(_Section):
     max_wait: Annotated[float, Between("0.01", 86_400, unit="seconds")] = 600.0
     # A price moving more than this (%) between two polls is implausible: halt.
     max_price_move_pct: Pct = Decimal(10)
-    # A managed balance changing more than this (%) without a trade by the bot: halt.
+    # A managed balance changing more than this (%) that neither a trade by the bot nor a
+    # reported deposit or withdrawal explains: halt.
     max_balance_jump_pct: Pct = Decimal(1)
     # Price checks before any plan (README "Price checks"); an asset failing them waits.
     # Markets that imply each other (X/USDT vs X/BTC x BTC/USDT), and two looks in a row, agree
