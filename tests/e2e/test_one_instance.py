@@ -34,6 +34,7 @@ width = 0.03
 scenario = "{ROOT / "config/scenarios/demo.toml"}"
 time = "{time_kind}"
 [execution]
+style = "passive-then-take"
 participation = 0.1
 child_timeout = 1
 passive_timeout = 2
