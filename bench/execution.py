@@ -459,8 +459,8 @@ def _verdict(d: Interval) -> str:
 def summary(states: Sequence[CellState], config: Config) -> list[str]:
     head = (
         f"| cell | best baseline | its IS all-in | {config.default} IS all-in"
-        " | Δ all-in [95% CI] | Δ drift-removed [95% CI] | Δ markout [95% CI] | verdict | seeds"
-        " | stop |"
+        " | Δ all-in [95% CI] | Δ drift-removed [95% CI] | Δ markout [95% CI] | efficiency"
+        " | verdict | seeds | stop |"
     )
     lines = [head, _rule(head)]
     for s in states:
@@ -471,9 +471,22 @@ def summary(states: Sequence[CellState], config: Config) -> list[str]:
         lines.append(
             f"| {s.cell} | {best} | {mean_interval(s.values(best)).fmt('.2f')}"
             f" | {mean_interval(s.values(config.default)).fmt('.2f')} | {_ci(d)} | {_ci(dr)}"
-            f" | {_ci(mo)} | {_verdict(d)} | {s.seeds} | {s.status} |"
+            f" | {_ci(mo)} | {efficiency(s, config.default):.2f} | {_verdict(d)} | {s.seeds}"
+            f" | {s.status} |"
         )
     return lines
+
+
+def efficiency(s: CellState, name: str) -> float:
+    """How much of one market order's cost above the taker reference (half the spread + the
+    taker fee: one small marketable order) the strategy saves, drift-removed, mean over seeds:
+    (market - strategy) / (market - taker reference). 1: as cheap as the taker reference; more:
+    cheaper (resting earned); nan when the market order costs no more than the reference."""
+    market = _mean(s.values("market", "dr_all"))
+    taker = _mean([r.taker_ref for r in s.results])
+    if market - taker <= 1e-9:
+        return math.nan
+    return (market - _mean(s.values(name, "dr_all"))) / (market - taker)
 
 
 def _finite(xs: Sequence[float]) -> float:
@@ -567,7 +580,10 @@ def header(config: Config, states: Sequence[CellState], elapsed: float, workers:
         " liquidity, without the market's moves. markout: the same against the true mid"
         f" {MARKOUT:.0f} s after each fill (the move that follows a fill, adverse selection,"
         " charged to it); maker markout: the maker fills alone, bps of their notional."
-        " req./child: API requests per child order. Δ: the strategy minus the best baseline, seed by"
+        " req./child: API requests per child order. efficiency (summary): (market order -"
+        " default) / (market order - taker reference), drift-removed: the share of one market"
+        " order's cost above a small taker's that the default saves (1 = as cheap as the taker"
+        " reference). Δ: the strategy minus the best baseline, seed by"
         " seed (same scenario seed), mean and 95% t-interval; negative = cheaper than the best"
         " baseline. The best baseline is the one with the lowest mean all-in IS in the cell,"
         " picked after the fact (which flatters the baseline a little). 'own fills': the share"
