@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -23,22 +24,31 @@ from bot.journal import Journal
 from bot.observability import configure_logging, get_logger, register_secrets
 from bot.report import (
     VALUATION_OPTIONAL,
+    JsonLinesView,
     ProgressView,
-    history_rows,
     plan_to_dict,
     print_fitted,
-    render_history,
     render_plan,
     render_run_report,
     render_status,
     status_dict,
+    valuation_dict,
     valuation_table,
 )
+from bot.report_performance import (
+    flows_rows,
+    history_with_flows,
+    performance_dict,
+    render_flows,
+    render_history_with_flows,
+    render_performance,
+)
 from bot.runtime.daemon import RunResult
+from bot.runtime.online import online_check
 from bot.runtime.planning import plan_from_snapshot
+from bot.runtime.targets import with_url_targets
 from bot.runtime.wiring import (
     journal_path,
-    online_check,
     open_journal,
     preflight,
     read_snapshot,
@@ -98,6 +108,23 @@ def _out(wide: bool = False) -> Console:
     return Console(highlight=False, width=160)
 
 
+class Output(StrEnum):
+    AUTO = "auto"
+    TEXT = "text"
+    JSON = "json"
+
+
+OutputOption = Annotated[
+    Output,
+    typer.Option(
+        "--output",
+        help="What stdout gets: text (progress bars or lines, tables) or json (JSON"
+        " lines: one object per line, progress included). auto: text on a terminal, json"
+        " elsewhere (a pipe, a file, docker logs).",
+    ),
+]
+
+
 def _fail(lines: list[str], code: int = 2) -> NoReturn:
     for line in lines:
         print(f"error: {line}", file=sys.stderr)
@@ -136,13 +163,14 @@ def check_config(
         _fail(problems)
     if online:
         problems, facts = asyncio.run(online_check(settings))
-        for fact in facts:
-            print(fact)
+        for fact in facts:  # a warning (a key that may withdraw) on stderr
+            print(fact, file=sys.stderr if fact.startswith("warning:") else sys.stdout)
         if problems:
             kind = problems[0].split(":", 1)[0]
             _fail(problems, code={"key": EXIT_AUTH, "exchange": EXIT_UNREACHABLE}.get(kind, 2))
     p = settings.portfolio
-    targets = ", ".join(f"{a} {(w * 100).normalize():f}%" for a, w in p.targets.items())
+    targets = ", ".join(f"{a} {(w * 100).normalize():f}%" for a, w in (p.targets or {}).items())
+    targets = targets or "from portfolio.targets_url when the bot runs"
     print(f"{config}: OK. mode={settings.exchange.mode.value} quote={p.quote} targets: {targets}")
 
 
@@ -163,6 +191,7 @@ def plan(
     settings = _settings(config)
     log = get_logger("bot.cli")
     try:
+        settings = asyncio.run(with_url_targets(settings))  # a targets_url source answers first
         snap = load_snapshot(snapshot) if snapshot else asyncio.run(read_snapshot(settings))
         result = plan_from_snapshot(settings.portfolio_spec(), settings.rebalance.policy(), snap)
     except ConfigError as exc:
@@ -190,6 +219,7 @@ def run(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
     wide: WideOption = False,
+    output: OutputOption = Output.AUTO,
     new_journal: Annotated[
         bool,
         typer.Option(
@@ -207,7 +237,10 @@ def run(
             f"{settings.exchange.id} (confirmed with --live) ***",
             file=sys.stderr,
         )
-    view = _progress_printer(to_stderr=as_json)
+    lines = not as_json and (
+        output is Output.JSON or (output is Output.AUTO and not Console().is_terminal)
+    )
+    view = JsonLinesView(sys.stdout) if lines else _progress_printer(to_stderr=as_json)
     try:
         result = asyncio.run(
             run_bot(
@@ -234,6 +267,11 @@ def run(
     if as_json:
         json.dump([r.to_dict() for r in result.reports], sys.stdout, indent=2)
         print()
+    elif isinstance(view, JsonLinesView):
+        for report in result.reports:
+            view.emit("rebalance_report", **report.to_dict())
+        if result.last is not None:
+            view.emit("portfolio", **valuation_dict(result.last))
     else:
         out = _out(wide)
         for report in result.reports:
@@ -242,7 +280,10 @@ def run(
             print_fitted(out, valuation_table(result.last, "Portfolio now"), VALUATION_OPTIONAL)
     if result.stopped_by is not None:
         # Stopped by a signal: no new order, ours cancelled, the rebalance recorded as stopped.
-        print(f"stopped ({result.stopped_by}): open orders cancelled", file=sys.stderr)
+        if isinstance(view, JsonLinesView):
+            view.emit("stopped", signal=result.stopped_by, open_orders="cancelled")
+        else:
+            print(f"stopped ({result.stopped_by}): open orders cancelled", file=sys.stderr)
         raise typer.Exit(130 if result.stopped_by == "SIGINT" else 0)
     if not (once or until_balanced):
         return
@@ -331,7 +372,11 @@ def status(
 ) -> None:
     """Weights vs targets as last seen, halted or not, and the last rebalance."""
     _from_journal(
-        config, as_json, lambda s, j: status_dict(s.portfolio_spec(), j), render_status, wide
+        config,
+        as_json,
+        lambda s, j: status_dict(s.portfolio_spec(unfetched=True), j),
+        render_status,
+        wide,
     )
 
 
@@ -342,8 +387,47 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     wide: WideOption = False,
 ) -> None:
-    """Past rebalances: status, traded value, shortfall, fees, duration."""
-    _from_journal(config, as_json, lambda _, j: history_rows(j, limit), render_history, wide)
+    """Past rebalances (status, traded value, shortfall, fees, duration) and, apart, deposits
+    and withdrawals."""
+    _from_journal(
+        config,
+        as_json,
+        lambda s, j: history_with_flows(j, s.portfolio.quote, limit),
+        render_history_with_flows,
+        wide,
+    )
+
+
+@app.command()
+def flows(
+    config: ConfigOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    wide: WideOption = False,
+) -> None:
+    """Deposits and withdrawals the bot journaled: time, kind, asset, amount, fee, status, value."""
+    _from_journal(
+        config, as_json, lambda s, j: flows_rows(j, s.portfolio.quote), render_flows, wide
+    )
+
+
+@app.command()
+def performance(
+    config: ConfigOption,
+    since: Annotated[
+        str | None,
+        typer.Option(help="From a date or time (2026-01-31, UTC) or a span back (30d, 12h)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    wide: WideOption = False,
+) -> None:
+    """Time-weighted return net of deposits and withdrawals, against holding the start."""
+    _from_journal(
+        config,
+        as_json,
+        lambda s, j: performance_dict(j, s.portfolio.quote, since),
+        render_performance,
+        wide,
+    )
 
 
 @app.command()

@@ -25,23 +25,29 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from bot.domain.flows import Flow, FlowStatus
 from bot.domain.lifecycle import ChildOrder, ChildState
 from bot.domain.market import Side
 from bot.domain.orders import FillReport, OrderReport, OrderRequest
 from bot.domain.slicing import Phase
-from bot.domain.status import LegOutcome, LegStatus, RebalanceStatus, SnapshotKind
+from bot.domain.status import LegOutcome, LegStatus, RebalanceStatus
 from bot.errors import JournalError
 from bot.journal_rows import (
     FillRow,
     JournalOrder,
     LegRow,
     RebalanceRow,
-    SnapshotRow,
+    fill_report,
+    fill_row,
+    flow_row,
+    flow_values,
     leg_row,
     order_row,
     rebalance_row,
 )
 from bot.journal_schema import MIGRATIONS
+from bot.journal_targets import TargetsJournal
+from bot.journal_valuations import ValuationsJournal
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -62,8 +68,10 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class Journal:
+class Journal(TargetsJournal, ValuationsJournal):
     """One SQLite file; every write is its own committed transaction."""
+
+    _db: sqlite3.Connection  # the mixins' methods run on it too
 
     def __init__(self, path: Path | str, now: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
@@ -425,23 +433,7 @@ class Journal:
 
     @_guarded
     def recorded_fills(self) -> list[FillRow]:
-        rows = self._db.execute(
-            "SELECT trade_id, symbol, exchange_order_id, client_id, leg_key, amount, price, fee"
-            " FROM fills ORDER BY rowid"
-        )
-        return [
-            FillRow(
-                trade_id=str(r["trade_id"]),
-                symbol=str(r["symbol"]),
-                exchange_order_id=str(r["exchange_order_id"]),
-                client_id=r["client_id"],
-                leg_key=r["leg_key"],
-                amount=Decimal(r["amount"]),
-                price=Decimal(r["price"]),
-                fee=Decimal(r["fee"]),
-            )
-            for r in rows
-        ]
+        return [fill_row(r) for r in self._db.execute("SELECT * FROM fills ORDER BY rowid")]
 
     @_guarded
     def leg_fills(self, leg_key: str) -> list[FillReport]:
@@ -449,22 +441,7 @@ class Journal:
         rows = self._db.execute(
             "SELECT * FROM fills WHERE leg_key = ? ORDER BY ts_ms, trade_id", (leg_key,)
         )
-        return [
-            FillReport(
-                trade_id=str(r["trade_id"]),
-                exchange_order_id=str(r["exchange_order_id"]),
-                client_id=r["client_id"],
-                symbol=str(r["symbol"]),
-                side=Side(r["side"]),
-                amount=Decimal(r["amount"]),
-                price=Decimal(r["price"]),
-                fee=Decimal(r["fee"]),
-                fee_currency=r["fee_currency"],
-                maker=None if r["maker"] is None else bool(r["maker"]),
-                timestamp_ms=r["ts_ms"],
-            )
-            for r in rows
-        ]
+        return [fill_report(r) for r in rows]
 
     @_guarded
     def fill_ids(self) -> set[tuple[str, str]]:
@@ -472,28 +449,36 @@ class Journal:
             (str(r[0]), str(r[1])) for r in self._db.execute("SELECT trade_id, symbol FROM fills")
         }
 
-    # -- snapshots and halts ----------------------------------------------------------------------
+    # -- external flows ---------------------------------------------------------------------------
 
     @_guarded
-    def snapshot(self, kind: SnapshotKind, total: Decimal, weights: Mapping[str, Decimal]) -> None:
-        self._db.execute(
-            "INSERT INTO snapshots (taken_at, kind, total, weights) VALUES (?, ?, ?, ?)",
-            (
-                self._now(),
-                SnapshotKind(kind).value,
-                str(total),
-                json.dumps({a: str(w) for a, w in weights.items()}),
-            ),
+    def record_flows(self, flows: list[Flow]) -> list[tuple[Flow, FlowStatus | None]]:
+        """Record deposits and withdrawals as reported. Returns the new and changed ones, each
+        with the status recorded before (None: new): a flow read twice is counted once."""
+        changed: list[tuple[Flow, FlowStatus | None]] = []
+        with self._tx():
+            for f in flows:
+                row = self._db.execute("SELECT status FROM flows WHERE key = ?", (f.key,))
+                before = next((FlowStatus(r[0]) for r in row), None)
+                if before is not f.status:
+                    self._db.execute(
+                        "INSERT INTO flows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT"
+                        " (key) DO UPDATE SET status = excluded.status, updated_at = ?",
+                        (*flow_values(f), self._now(), self._now(), self._now()),
+                    )
+                    changed.append((f, before))
+        return changed
+
+    @_guarded
+    def flows(self, status: FlowStatus | None = None, limit: int = 1000) -> list[Flow]:
+        """Recorded flows (of one status), newest first."""
+        where, args = ("", ()) if status is None else (" WHERE status = ?", (status.value,))
+        rows = self._db.execute(
+            f"SELECT * FROM flows{where} ORDER BY ts_ms DESC, key LIMIT ?", (*args, limit)
         )
+        return [flow_row(r) for r in rows]
 
-    @_guarded
-    def last_snapshot(self) -> SnapshotRow | None:
-        row = self._db.execute("SELECT * FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None:
-            return None
-        weights = {a: Decimal(w) for a, w in json.loads(row["weights"]).items()}
-        kind = SnapshotKind(row["kind"])
-        return SnapshotRow(float(row["taken_at"]), kind, Decimal(row["total"]), weights)
+    # -- halts ------------------------------------------------------------------------------------
 
     @_guarded
     def halt(self, reason: str) -> None:

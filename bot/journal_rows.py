@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from bot.domain.flows import Flow, FlowKind, FlowStatus
 from bot.domain.lifecycle import ChildOrder, ChildState
 from bot.domain.market import Side
+from bot.domain.orders import FillReport
 from bot.domain.status import LegStatus, RebalanceStatus, SnapshotKind
 
 
@@ -128,3 +130,53 @@ def leg_row(row: Row) -> LegRow:
         value=Decimal(row["value"]),
         fees_settled=bool(row["fees_settled"]),
     )
+
+
+def fill_row(row: Row) -> FillRow:
+    return FillRow(
+        trade_id=str(row["trade_id"]),
+        symbol=str(row["symbol"]),
+        exchange_order_id=str(row["exchange_order_id"]),
+        client_id=row["client_id"],
+        leg_key=row["leg_key"],
+        amount=Decimal(row["amount"]),
+        price=Decimal(row["price"]),
+        fee=Decimal(row["fee"]),
+    )
+
+
+def fill_report(row: Row) -> FillReport:
+    """A recorded trade as the exchange reported it."""
+    return FillReport(
+        trade_id=str(row["trade_id"]),
+        exchange_order_id=str(row["exchange_order_id"]),
+        client_id=row["client_id"],
+        symbol=str(row["symbol"]),
+        side=Side(row["side"]),
+        amount=Decimal(row["amount"]),
+        price=Decimal(row["price"]),
+        fee=Decimal(row["fee"]),
+        fee_currency=row["fee_currency"],
+        maker=None if row["maker"] is None else bool(row["maker"]),
+        timestamp_ms=row["ts_ms"],
+    )
+
+
+def flow_row(row: Row) -> Flow:
+    return Flow(
+        id=str(row["exchange_id"]),
+        kind=FlowKind(row["kind"]),
+        asset=str(row["asset"]),
+        amount=Decimal(row["amount"]),
+        status=FlowStatus(row["status"]),
+        fee=Decimal(row["fee"]),
+        timestamp_ms=row["ts_ms"],
+        txid=row["txid"],
+    )
+
+
+def flow_values(flow: Flow) -> tuple[str, str, str, str, str, str, str, int | None, str | None]:
+    """A flow's columns in the table's order, up to its timestamps."""
+    f = flow
+    return (f.key, f.kind.value, f.id, f.asset, str(f.amount), str(f.fee), f.status.value,
+            f.timestamp_ms, f.txid)  # fmt: skip

@@ -110,4 +110,47 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE orders SET status = 'cancelled' WHERE status = 'canceled';
     UPDATE orders SET status = 'never_arrived' WHERE status = 'not_found';
     """,
+    # v5: the account's deposits and withdrawals as the exchange reported them (bot.domain.flows),
+    # one row per flow (`key`: kind and the exchange's id), its last reported status.
+    """
+    CREATE TABLE flows (
+        key TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,              -- deposit | withdrawal
+        exchange_id TEXT NOT NULL,
+        asset TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        fee TEXT NOT NULL,
+        status TEXT NOT NULL,            -- pending | ok | failed | canceled | other
+        ts_ms INTEGER,
+        txid TEXT,
+        seen_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX flows_status ON flows(status);
+    """,
+    # v6: the targets in force, one row per accepted change (bot.journal_targets): where it came
+    # from (config, file, url, sighup), which file or URL, and the weights.
+    """
+    CREATE TABLE targets (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        source TEXT NOT NULL,            -- config | file | url | sighup
+        origin TEXT NOT NULL DEFAULT '', -- the file or URL (without its query)
+        weights TEXT NOT NULL            -- JSON {asset: weight}
+    );
+    """,
+    # v7: valuation points for the return net of flows (bot.journal_valuations,
+    # bot.domain.performance): per poll at most every few minutes, and around every flow; the
+    # managed assets' balances and prices, and the balance change flows explained since the last.
+    """
+    CREATE TABLE valuations (
+        id INTEGER PRIMARY KEY,
+        taken_at REAL NOT NULL,
+        quote TEXT NOT NULL,
+        balances TEXT NOT NULL,          -- JSON {asset: amount}
+        prices TEXT NOT NULL,            -- JSON {asset: mid in the quote}
+        flows TEXT NOT NULL              -- JSON {asset: change explained by flows}
+    );
+    CREATE INDEX valuations_taken_at ON valuations(taken_at);
+    """,
 )

@@ -38,6 +38,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from bot.domain.flows import Flow, FlowKind, FlowStatus
 from bot.domain.status import RebalanceStatus
 from bot.observability import get_logger
 
@@ -159,6 +160,22 @@ class Metrics:
         self.traded_value = Counter(
             PREFIX + "traded_value", "Value traded, in the portfolio quote.", ["quote"], registry=r
         )
+        # Deposits and withdrawals, apart from the traded value: amounts in the asset's own units.
+        self.deposited = Counter(
+            PREFIX + "deposited", "Deposits credited, in the asset.", ["asset"], registry=r
+        )
+        self.withdrawn = Counter(
+            PREFIX + "withdrawn",
+            "Withdrawals done, amount and fee, in the asset.",
+            ["asset"],
+            registry=r,
+        )
+        self.flows_done = Counter(
+            PREFIX + "flows",
+            "Deposits and withdrawals done, by kind.",
+            ["kind", "asset"],
+            registry=r,
+        )
         self.api_errors = Counter(
             PREFIX + "api_errors",
             "Exchange API errors, by ccxt exception class.",
@@ -208,6 +225,17 @@ class Metrics:
                 self.shortfall_bps.observe(float(leg.shortfall_bps))
         _inc_positive(self.fees.labels(quote=quote), report.fees_value)
         _inc_positive(self.traded_value.labels(quote=quote), report.traded_value)
+
+    def flow(self, flow: Flow, before: FlowStatus | None) -> None:
+        """A deposit or withdrawal reported anew (`before`: its status recorded before, None if
+        new): counted once, when it is done (`ok`)."""
+        if flow.status is not FlowStatus.OK or before is FlowStatus.OK:
+            return
+        self.flows_done.labels(kind=flow.kind.value, asset=flow.asset).inc()
+        if flow.kind is FlowKind.DEPOSIT:
+            _inc_positive(self.deposited.labels(asset=flow.asset), flow.amount)
+        else:
+            _inc_positive(self.withdrawn.labels(asset=flow.asset), flow.amount + flow.fee)
 
     def halted(self, flag: bool) -> None:
         self._halted = flag

@@ -5,9 +5,11 @@ Decimals go to JSON as strings, so a script reads exactly what the bot computed.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TextIO
 
 from rich import box
 from rich.console import Console
@@ -161,10 +163,9 @@ def render_plan(plan: Plan, console: Console, taken_at: str | None = None) -> No
     console.print(f"After the plan (estimated, at the touch with taker fees): {after}")
 
 
-def plan_to_dict(plan: Plan, taken_at: str | None = None) -> dict[str, Any]:
-    v = plan.valuation
+def valuation_dict(v: Valuation) -> dict[str, Any]:
+    """A valuation for scripts: total, reserve, and each position against its target and band."""
     return {
-        "taken_at": taken_at,
         "quote": v.quote,
         "total_value": str(v.total),
         "reserve": str(v.reserve),
@@ -185,6 +186,13 @@ def plan_to_dict(plan: Plan, taken_at: str | None = None) -> dict[str, Any]:
             for p in v.positions
         ],
         "unmanaged": {a: None if x is None else str(x) for a, x in v.unmanaged.items()},
+    }
+
+
+def plan_to_dict(plan: Plan, taken_at: str | None = None) -> dict[str, Any]:
+    return {
+        "taken_at": taken_at,
+        **valuation_dict(plan.valuation),
         "legs": [
             {
                 "symbol": leg.symbol,
@@ -261,7 +269,17 @@ def render_run_report(report: RebalanceReport, console: Console) -> None:
 
 
 def status_dict(portfolio: PortfolioSpec, journal: Journal) -> dict[str, Any]:
-    """What the bot last saw (its latest snapshot in the journal) against the targets."""
+    """What the bot last saw (its latest snapshot in the journal) against the targets in force:
+    the last set the journal accepted (with its source), else the configuration's."""
+    in_force = journal.targets_in_force()
+    if in_force is not None:
+        portfolio = replace(portfolio, targets=in_force.weights)
+    targets = {
+        "source": "config" if in_force is None else in_force.source,
+        "origin": "" if in_force is None else in_force.origin,
+        "since": None if in_force is None else _when(in_force.at),
+        "weights": {a: str(w) for a, w in portfolio.targets.items()},
+    }
     row = journal.last_snapshot()
     positions = []
     if row is not None:
@@ -283,6 +301,7 @@ def status_dict(portfolio: PortfolioSpec, journal: Journal) -> dict[str, Any]:
         "seen_at": None if row is None else _when(row.taken_at),
         "value": None if row is None else str(row.total),
         "quote": portfolio.quote,
+        "targets": targets,
         "positions": positions,
         "halted": journal.active_halt(),
         "last_rebalance": None if not last else _history_row(last[0]),
@@ -325,6 +344,11 @@ def render_status(data: dict[str, Any], console: Console) -> None:
         if halted
         else "[green]Trading enabled[/] (not halted)"
     )
+    targets = data["targets"]
+    where = " ".join(x for x in (targets["source"], targets["origin"]) if x)
+    since = f" since {targets['since']}" if targets["since"] else ""
+    weights = ", ".join(f"{a} {_pct(Decimal(w))}" for a, w in targets["weights"].items())
+    console.print(f"Targets ({where}{since}): {weights or 'none yet'}")
     if data["seen_at"] is None:
         console.print("No snapshot in the journal yet.")
     else:
@@ -431,3 +455,39 @@ class ProgressView:
         if self._bars is not None:
             self._bars.stop()
             self._bars = None
+
+
+class JsonLinesView:
+    """The rebalance as it runs, for a log collector: one JSON object per line on `out`, a leg's
+    progress after each child (`leg_progress`, with the whole: legs done of those seen), then what
+    `emit` is given (the run's reports, the portfolio). Decimals as strings."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._legs: dict[str, LegReport] = {}
+
+    def __call__(self, leg: LegReport) -> None:
+        self._legs[leg.key] = leg
+        done = leg.filled / leg.planned * 100 if leg.planned else Decimal(100)
+        self.emit(
+            "leg_progress",
+            leg=leg.key,
+            symbol=leg.symbol,
+            side=leg.side.value,
+            planned=str(leg.planned),
+            filled=str(leg.filled),
+            filled_pct=f"{done:.1f}",
+            average=None if leg.average is None else str(leg.average),
+            price_bps=f"{leg.price_bps:.2f}",
+            children=leg.children,
+            legs_done=sum(1 for x in self._legs.values() if x.filled >= x.planned),
+            legs_seen=len(self._legs),
+        )
+
+    def emit(self, event: str, **fields: Any) -> None:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        line = {"event": event, "level": "info", "timestamp": now, **fields}
+        print(json.dumps(line), file=self.out, flush=True)
+
+    def close(self) -> None:
+        return None

@@ -19,6 +19,7 @@ from typing import Any
 
 from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS, TICK_SIZE
 
+from bot.domain.flows import Flow, FlowKind, FlowStatus
 from bot.domain.market import ZERO, Level, Market, OrderBook, Side
 from bot.domain.orders import FillReport, OrderReport, OrderStatus
 
@@ -249,4 +250,30 @@ def fill_from_ccxt(raw: Mapping[str, Any]) -> FillReport:
         fee_currency=fee_currency,
         maker=None if taker_or_maker is None else taker_or_maker == "maker",
         timestamp_ms=raw.get("timestamp"),
+    )
+
+
+# ccxt's transaction statuses as ours; any other (an exchange's own word ccxt passes on) is
+# `other`: neither credited nor debited, so a balance it did change is unexplained and halts.
+_FLOW_STATUS = {s.value: s for s in FlowStatus} | {"cancelled": FlowStatus.CANCELED}
+
+
+def flow_from_ccxt(raw: Mapping[str, Any], kind: FlowKind) -> Flow:
+    """A ccxt transaction structure (fetch_deposits, fetch_withdrawals) as a `Flow`. The fee
+    counts only when charged in the flow's own asset (the balance it changes)."""
+    asset = str(raw["currency"])
+    fee = ZERO
+    for item in raw.get("fees") or ([raw["fee"]] if raw.get("fee") else []):
+        if item and item.get("cost") is not None and item.get("currency") in (None, asset):
+            fee += dec(item["cost"])
+    status = _FLOW_STATUS.get(str(raw.get("status")), FlowStatus.OTHER)
+    return Flow(
+        id=str(raw["id"]),
+        kind=FlowKind(raw.get("type") or kind),
+        asset=asset,
+        amount=dec(raw["amount"]),
+        status=status,
+        fee=fee,
+        timestamp_ms=_int(raw.get("timestamp")),
+        txid=raw.get("txid"),
     )

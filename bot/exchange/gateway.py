@@ -47,9 +47,10 @@ from bot.exchange.codec import (
     to_text,
     top_from_ticker,
 )
+from bot.exchange.flows import FlowsApi
 from bot.exchange.profile import ExchangeProfile
 from bot.exchange.profiles import profile_for
-from bot.exchange.transport import RetryPolicy, Sleep, Transport
+from bot.exchange.transport import RetryPolicy, Sleep
 from bot.observability import get_logger
 
 log = get_logger("bot.exchange")
@@ -60,9 +61,9 @@ TOP_DEPTH = 5
 SCAN_CLOSED = 100
 
 
-class Gateway(Transport):
-    """Typed, paced, retried access to one exchange account: its markets, balances, books and
-    orders as domain values."""
+class Gateway(FlowsApi):
+    """Typed, paced, retried access to one exchange account: its markets, balances, books,
+    orders and external flows (`flows.FlowsApi`) as domain values."""
 
     def __init__(
         self,

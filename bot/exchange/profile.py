@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.exchange.permissions import KeyPermissionsCall
+
 # Seconds the gateway waits after a lost order request before looking again, on an exchange whose
 # receive window the profile does not know (a guess as long as Binance's window and margin).
 UNKNOWN_WINDOW_WAIT = 6.0
@@ -175,6 +177,16 @@ class ExchangeProfile:
     # not the account's: the account's own rates (its VIP tier, a zero-fee pair) are read once at
     # start with fetch_trading_fees, and the base tier stays only where they cannot be read.
     account_fees: bool = False
+    # Whether the bot reads the account's deposits and withdrawals (ccxt's fetch_deposits and
+    # fetch_withdrawals), so that a balance change they explain does not halt it; how many one
+    # request asks for, and the params key that pages within one time window by offset (Binance:
+    # offset), else pages move on by time.
+    flows: bool = False
+    flows_page: int = 500
+    flows_offset_param: str | None = None
+    # How the exchange tells what the API key may do (trade, withdraw): `check-config --online`
+    # asks; None where the exchange has no such call.
+    key_permissions: KeyPermissionsCall | None = None
 
     @property
     def ambiguity_window(self) -> float:

@@ -133,6 +133,11 @@ class Transport:
                     f"{self.id} {method}: a reply ccxt cannot read: {type(exc).__name__}: {exc}"
                 ) from exc
 
+    async def ask(self, method: str, read: Callable[[Any], T]) -> T:
+        """A call a profile names (one of ccxt's exchange-specific implicit methods, without
+        arguments), retried and translated like any other, its reply read by `read`."""
+        return self._decode(method, read, await self._call(method))
+
     async def _resync_time(self) -> None:
         """After a timestamp refusal: ccxt measures the exchange's clock again, where it can."""
         resync = getattr(self.exchange, "load_time_difference", None)

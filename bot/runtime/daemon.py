@@ -41,10 +41,13 @@ from bot.notify import (
     started_summary,
 )
 from bot.observability import get_logger
+from bot.runtime.flows import FlowWatch
 from bot.runtime.identity import check_new_journal, foreign_orders, is_new
 from bot.runtime.killswitch import RiskGuard
+from bot.runtime.performance import ValuationLog
 from bot.runtime.rebalance import Rebalancer, instance_tag
 from bot.runtime.reconcile import ReconcileReport, reconcile
+from bot.runtime.targets import TargetsWatch, apply_settings
 from bot.settings import LoopSettings
 
 log = get_logger("bot.daemon")
@@ -87,8 +90,10 @@ class Daemon:
         metrics: Metrics | None = None,
         notifier: Notifier | None = None,
         new_journal: bool = False,
+        targets: TargetsWatch | None = None,
     ) -> None:
         self.rebalancer = rebalancer
+        self.targets = targets  # where the targets come from; SIGHUP reloads the configuration
         self.new_journal = new_journal
         self._identity_checked = False
         self._tag: str | None = rebalancer.journal.get_meta("instance_tag")
@@ -104,6 +109,8 @@ class Daemon:
         self.metrics = metrics
         self.notifier = notifier
         self.reconciled: ReconcileReport | None = None
+        self.flows = FlowWatch(self.gateway, self.journal, self.clock, metrics)
+        self.valuations = ValuationLog(self.journal)  # for the return net of flows
         self._notices: set[asyncio.Task[None]] = set()
         self.schedule = loop.schedule
         # A schedule counts from the bot's start: the first periodic rebalance is one period on.
@@ -127,6 +134,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
+        if self.targets is not None:
+            loop.add_signal_handler(signal.SIGHUP, self.targets.request_reload)
 
     async def poll(self) -> Valuation:
         # One balance request and one tickers request; order books only when it trades. Prices
@@ -240,6 +249,7 @@ class Daemon:
                     # checked: from now on, this account's history
                     self._tag = instance_tag(self.journal)
                 self._identity_checked = True
+            await self._new_targets()  # between rebalances only: never mid-leg
             self.reconciled = await reconcile(
                 self.gateway, self.journal, self.clock, adopt=adopt, adopt_for=self.adopt_for
             )
@@ -258,6 +268,13 @@ class Daemon:
             cause, why = await self._why(exc)
             await self._wait(result, type(exc).__name__, why, cause)
             return None
+
+    async def _new_targets(self) -> None:
+        """A change of targets (or a reload) accepted since the last poll, put in force."""
+        settings = None if self.targets is None else await self.targets.check()
+        if settings is not None:
+            apply_settings(settings, self.rebalancer, self.executor, self.guard)
+            self.loop, self.schedule = settings.loop, settings.loop.schedule
 
     async def _why(self, exc: Exception) -> tuple[str, str]:
         """What a failed poll means, for a person (maintenance when the exchange says so), and
@@ -298,9 +315,12 @@ class Daemon:
             why = f"prices unconfirmed: {self.unconfirmed}"
             await self._wait(result, "UntrustedPrice", why, "prices")
             return None
+        # deposits and withdrawals, read when the balances moved
+        flows = await self.flows.explained({p.asset: p.balance for p in valuation.positions})
+        self.valuations.observe(valuation, flows, self.clock.time())
         self._checked_at = self.last_poll  # the risk checks see confirmed prices only
         result.last = valuation
-        reason = self.guard.check_poll(valuation, traded)
+        reason = self.guard.check_poll(valuation, traded, flows)
         if reason:
             self._halt(result, f"implausible snapshot: {reason}")
         result.halted = self.journal.active_halt()
@@ -363,6 +383,8 @@ class Daemon:
         del result.reports[:-KEPT_REPORTS]  # the rest is in the journal: memory stays bounded
         self._last_rebalance = self.clock.time()
         result.last = report.after or valuation
+        if report.after is not None:  # a point after every rebalance: its cost counts
+            self.valuations.observe(report.after, {}, self.clock.time(), force=True)
         if report.rebalance_id is not None:
             if self.metrics is not None:
                 self.metrics.rebalance_finished(report)

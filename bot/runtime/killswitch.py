@@ -11,8 +11,11 @@ that is one-sided for a moment, an unconfirmed order) makes the daemon wait inst
 - rounds: `max_consecutive_failures` rebalances in a row that gave up a leg or failed (one is
   not a halt: the next round replans from the real balances after the cooldown);
 - implausible snapshot: a price that moved more than `max_price_move_pct` since the last poll,
-  or a managed balance that changed more than `max_balance_jump_pct` without a trade by the bot
-  (a deposit, a withdrawal, someone else trading the account).
+  or a managed balance whose change since the last poll, less what the deposits and withdrawals
+  the exchange reported explain (`runtime.flows`), is more than `max_balance_jump_pct` of it,
+  without a trade by the bot (someone else trading the account, a flow the exchange does not
+  report). A flow reported just after the balances were read may reach them a poll later: its
+  part is then expected at the next poll.
 """
 
 from __future__ import annotations
@@ -39,23 +42,58 @@ class RiskGuard:
         self.unsuccessful_rounds = 0  # rebalances in a row that gave up a leg or failed
         self._prices: dict[str, Decimal] | None = None
         self._balances: dict[str, Decimal] | None = None
+        self._late: dict[str, Decimal] = {}  # flows reported before their balance showed them
 
-    def check_poll(self, valuation: Valuation, traded_since_last: bool) -> str | None:
+    def check_poll(
+        self,
+        valuation: Valuation,
+        traded_since_last: bool,
+        flows: Mapping[str, Decimal] | None = None,
+    ) -> str | None:
+        """`flows`: the balance change, per asset, that deposits and withdrawals reported since
+        the last poll explain."""
         prices = {p.asset: p.price for p in valuation.positions}
         balances = {p.asset: p.balance for p in valuation.positions}
         reason = None
         if self._prices is not None:
             reason = _moved(self._prices, prices, self.limits.max_price_move_pct, "price of")
         if reason is None and self._balances is not None and not traded_since_last:
-            reason = _moved(
-                self._balances,
-                balances,
-                self.limits.max_balance_jump_pct,
-                "balance of",
-                " without a trade by the bot (deposit, withdrawal or another trader?)",
-            )
+            reason = self._unexplained(self._balances, balances, flows or {})
+        elif traded_since_last:
+            self._late = {}
         self._prices, self._balances = prices, balances
         return reason
+
+    def _unexplained(
+        self,
+        before: Mapping[str, Decimal],
+        after: Mapping[str, Decimal],
+        flows: Mapping[str, Decimal],
+    ) -> str | None:
+        late: dict[str, Decimal] = {}
+        for asset, old in sorted(before.items()):
+            new = after.get(asset, ZERO)
+            expected = self._late.get(asset, ZERO)  # reported a poll ago, after that read
+            rest = new - old - expected - flows.get(asset, ZERO)
+            if not self._over(rest, old):
+                continue
+            if asset in flows and not self._over(new - old - expected, old):
+                late[asset] = flows[asset]  # reported now, not yet in this read's balance
+                continue
+            moved = f"moved {abs(new - old) / old * HUNDRED:.1f}%" if old > 0 else "appeared"
+            limit, rest = self.limits.max_balance_jump_pct, rest.normalize()
+            return (
+                f"balance of {asset} {moved} since the last poll ({old} -> {new}):"
+                f" {rest:+f} {asset} unexplained by a trade of the bot or a deposit or withdrawal"
+                f" the exchange reported (max_balance_jump_pct {limit}%)"
+            )
+        self._late = late
+        return None
+
+    def _over(self, rest: Decimal, old: Decimal) -> bool:
+        if old > 0:
+            return abs(rest) / old * HUNDRED > self.limits.max_balance_jump_pct
+        return rest > 0
 
     def check_plan(self, plan: Plan, now: float) -> str | None:
         limit = self.limits.max_turnover_per_day
@@ -102,21 +140,12 @@ class RiskGuard:
 
 
 def _moved(
-    before: Mapping[str, Decimal],
-    after: Mapping[str, Decimal],
-    limit_pct: Decimal,
-    what: str,
-    suffix: str = "",
+    before: Mapping[str, Decimal], after: Mapping[str, Decimal], limit_pct: Decimal, what: str
 ) -> str | None:
     for asset, old in sorted(before.items()):
         new = after.get(asset, ZERO)
         if old > 0:
             change = abs(new - old) / old * HUNDRED
             if change > limit_pct:
-                return (
-                    f"{what} {asset} moved {change:.1f}% since the last poll"
-                    f" ({old} -> {new}){suffix}"
-                )
-        elif new > 0 and what == "balance of":
-            return f"{what} {asset} appeared ({new}){suffix}"
+                return f"{what} {asset} moved {change:.1f}% since the last poll ({old} -> {new})"
     return None

@@ -20,6 +20,7 @@ Everything below this module takes the values it needs, not the settings.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 from collections.abc import Callable
@@ -28,11 +29,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import ccxt
-
 from bot.clock import Clock, RealClock
-from bot.domain.prices import PriceLimits
-from bot.errors import AuthFailed, ConfigError, GatewayError
+from bot.errors import BotError, ConfigError
 from bot.exchange.connect import (
     api_url_config,
     ccxt_client,
@@ -55,11 +53,12 @@ from bot.observability import get_logger
 from bot.runtime.daemon import Daemon, RunResult
 from bot.runtime.killswitch import RiskGuard
 from bot.runtime.rebalance import Rebalancer, take_snapshot
+from bot.runtime.targets import TargetsWatch, price_limits, with_url_targets
 from bot.settings import ENV_PREFIX, ExchangeSettings, Mode, OnRestart, Settings, SimTime
 from bot.sim.clock import VirtualClock
 from bot.sim.exchange import SimExchange
 from bot.sim.paper import PaperExchange
-from bot.sim.scenario import load_scenario
+from bot.sim.scenario import Scenario, load_scenario
 from bot.snapshot import Snapshot
 
 log = get_logger("bot.wiring")
@@ -87,7 +86,11 @@ def build_backend(settings: Settings, *, live_confirmed: bool = False) -> Backen
     retry = RetryPolicy(attempts=ex.retries)
     if ex.mode is Mode.SIM:
         return _sim(
-            settings.resolve(settings.sim.scenario), settings.sim.time, retry, profile_for(ex.id)
+            settings.resolve(settings.sim.scenario),
+            settings.sim.time,
+            retry,
+            profile_for(ex.id),
+            journal_path(settings),
         )
     if ex.mode is Mode.LIVE and not live_confirmed:
         raise ConfigError(
@@ -221,11 +224,15 @@ def _pattern(profile: ExchangeProfile) -> str:
     return f"[{profile.client_id.charset}]{{1,{profile.client_id.max_length}}}"
 
 
-def _sim(scenario_path: Path, time: SimTime, retry: RetryPolicy, shown: ExchangeProfile) -> Backend:
+def _sim(
+    scenario_path: Path, time: SimTime, retry: RetryPolicy, shown: ExchangeProfile, journal: Path
+) -> Backend:
     """The simulated exchange from a scenario, answering with the rules of the exchange the
     configuration names (`shown`)."""
     scenario = load_scenario(scenario_path)
-    clock: Clock = VirtualClock(scenario.start) if time is SimTime.VIRTUAL else RealClock()
+    clock: Clock = RealClock()
+    if time is SimTime.VIRTUAL:
+        clock = VirtualClock(virtual_start(scenario, journal))
     exchange = SimExchange.from_scenario(scenario, clock)
     exchange.number = str  # as every ccxt client the bot makes: exact text, not floats
     profile = presented(shown)
@@ -238,6 +245,47 @@ def _sim(scenario_path: Path, time: SimTime, retry: RetryPolicy, shown: Exchange
     gateway = _gateway(exchange, profile, clock, retry, SIM_REQUESTS_PER_SECOND)
     where = f"simulated exchange, scenario {scenario.name}, with {shown.id}'s rules"
     return Backend(exchange, clock, gateway, where)
+
+
+def virtual_start(scenario: Scenario, journal: Path) -> float:
+    """Where virtual time starts: at the scenario's `start` when the file sets one (tests and
+    benchmarks, reproducible); else now (a whole second), and after the last time the journal
+    recorded (virtual time runs ahead of the wall clock), so a restart's timestamps follow the
+    last run's."""
+    if "start" in scenario.model_fields_set:
+        return scenario.start
+    now = float(int(RealClock().time()))
+    last = last_recorded(journal)
+    return now if last is None else max(now, float(math.floor(last) + 1))
+
+
+# Orders read, newest first, for the journal's last recorded time (a run cut short mid-rebalance
+# leaves its latest times on its orders).
+RECENT_ORDERS = 200
+
+
+def last_recorded(path: Path) -> float | None:
+    """The latest time the journal at `path` holds (its last poll, rebalance, recent orders), or
+    None without a journal (or one that cannot be read: the run that opens it says why)."""
+    if not path.exists():
+        return None
+    try:
+        journal = Journal(path)
+    except BotError:
+        return None
+    try:
+        times = [s.taken_at for s in (journal.last_snapshot(),) if s is not None]
+        for r in journal.rebalances(limit=1):
+            times += [r.started_at, r.finished_at or 0.0]
+        recent = [journal.order(c) for c in journal.client_ids()[-RECENT_ORDERS:]]
+        for o in [*recent, *journal.unsettled_orders()]:
+            if o is not None:
+                times += [o.created_at, o.sent_at or 0.0]
+        return max(times, default=None)
+    except BotError:
+        return None
+    finally:
+        journal.close()
 
 
 def paper_backend(settings: Settings, public: Any, retry: RetryPolicy | None = None) -> Backend:
@@ -290,39 +338,6 @@ async def preflight(settings: Settings) -> list[str]:
     return problems
 
 
-async def online_check(settings: Settings) -> tuple[list[str], list[str]]:
-    """`check-config --online`: (problems, facts) from the exchange itself: it answers (markets),
-    it takes the key (a balance read, where the mode has keys) and its clock is near ours (the
-    offset ccxt measures; beyond 1 s signed requests risk refusal). Nothing is traded."""
-    problems: list[str] = []
-    facts: list[str] = []
-    backend = build_backend(settings, live_confirmed=True)
-    try:
-        markets = await backend.gateway.load_markets()
-        facts.append(f"exchange: {backend.description} answers, {len(markets)} markets")
-        if settings.exchange.mode in (Mode.TESTNET, Mode.DEMO, Mode.LIVE):
-            await backend.gateway.fetch_balances()
-            facts.append("key: accepted (balances read)")
-        measure = getattr(backend.exchange, "load_time_difference", None)
-        if measure is not None and settings.exchange.mode is not Mode.SIM:
-            offset_ms = -float(await measure() or 0)  # ccxt measures ours minus theirs
-            facts.append(f"clock: the exchange's is {offset_ms:+.0f} ms from ours")
-            if abs(offset_ms) > 1000:
-                problems.append(
-                    f"clock: the exchange's is {offset_ms:+.0f} ms from ours; synchronise this"
-                    " machine's clock (timedatectl, chrony): signed requests may be refused"
-                )
-    except AuthFailed as exc:
-        problems.append(f"key: {exc}")
-    except GatewayError as exc:
-        problems.append(f"exchange: cannot be read: {exc}")
-    except ccxt.BaseError as exc:
-        problems.append(f"exchange: {type(exc).__name__}: {exc}")
-    finally:
-        await backend.close()
-    return problems, facts
-
-
 def paper_state_path(settings: Settings) -> Path:
     """Where paper mode keeps its account: beside the journal, `.paper.json` for its suffix."""
     return journal_path(settings).with_suffix(".paper.json")
@@ -365,12 +380,7 @@ def build_rebalancer(
         planner=settings.rebalance.policy(),
         book_depth=settings.execution.book_depth,
         mode=settings.exchange.mode,
-        prices=PriceLimits(
-            settings.risk.price_tolerance_pct,
-            settings.risk.price_max_spread_bps,
-            settings.risk.price_max_age,
-            settings.risk.price_max_unchanged,
-        ),
+        prices=price_limits(settings),
     )
 
 
@@ -396,6 +406,13 @@ def build_daemon(
         metrics=metrics,
         notifier=notifier,
         new_journal=new_journal,
+        targets=TargetsWatch(
+            settings,
+            journal,
+            backend.clock,
+            markets=lambda: backend.gateway.markets,
+            notifier=notifier,
+        ),
     )
 
 
@@ -442,6 +459,7 @@ async def _run_locked(
     progress: Progress | None,
     new_journal: bool,
 ) -> RunResult:
+    settings = await with_url_targets(settings)  # a URL source answers before anything starts
     backend = build_backend(settings, live_confirmed=live)
     journal = open_journal(settings, backend.clock)
     metrics = None

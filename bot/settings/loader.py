@@ -29,12 +29,13 @@ from pydantic import BaseModel, ValidationError
 from bot.errors import ConfigError
 from bot.inputs import parse_json, read_toml
 from bot.settings.fields import ENV_PREFIX, NOTIFY_SECRETS, SECRET_FIELDS, is_credential_name
-from bot.settings.models import Settings
+from bot.settings.models import PortfolioSettings, Settings, bands_problems
+from bot.settings.targets import read_targets_file
 
 Loc = tuple[str, ...]
 # Where each value from the environment came from: its path in the settings -> the variable.
 Origins = dict[Loc, str]
-_NOT_OPTIONS = frozenset({"base_dir"})  # set by the loader, never by the user
+_NOT_OPTIONS = frozenset({"base_dir", "config_file"})  # set by the loader, never by the user
 
 
 def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,15 +48,17 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
             path, lambda message: ConfigError([message]), what="config", parse_float=Decimal
         )
     problems = _secrets_in_file(data)
-    if "base_dir" in data:
-        del data["base_dir"]
-        problems.append("base_dir: unknown option (see config/example.toml for the options)")
+    for name in sorted(_NOT_OPTIONS & set(data)):
+        del data[name]
+        problems.append(f"{name}: unknown option (see config/example.toml for the options)")
     values, origins, env_problems = read_environment(env)
     problems += env_problems
     for loc, value in values:
         _put(data, loc, value)
     if path is not None:
         data["base_dir"] = path.resolve().parent
+        data["config_file"] = path.resolve()
+    problems += _targets_from_file(data)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -161,12 +164,65 @@ def _put(data: dict[str, Any], loc: Loc, value: Any) -> None:
     node[loc[-1]] = value
 
 
+# ---- targets from elsewhere -------------------------------------------------------------------
+
+
+def _targets_from_file(data: dict[str, Any]) -> list[str]:
+    """Exactly one source of targets; with `targets_file`, its table read into `targets`."""
+    portfolio = data.get("portfolio")
+    if not isinstance(portfolio, dict):
+        return []
+    if "targets" in portfolio and "targets_file" in portfolio:
+        return [
+            "portfolio: set one source of targets (targets, targets_file or targets_url),"
+            " not targets and targets_file"
+        ]
+    if "targets_url" in portfolio:
+        return []  # the model says what else is set
+    name = portfolio.get("targets_file")
+    if not isinstance(name, str) or not name.strip() or "\x00" in name:
+        return []  # none, or the model says what is wrong with it
+    file = Path(name)
+    if not file.is_absolute():
+        file = Path(data.get("base_dir", ".")) / file
+    try:
+        portfolio["targets"], _ = read_targets_file(file)
+    except ConfigError as exc:
+        return [f"portfolio.targets_file: {line}" for line in exc.problems]
+    return []
+
+
+def with_targets(settings: Settings, targets: dict[str, Any], where: str) -> Settings:
+    """`settings` with these targets in force, through the validators of the config's own (asset
+    codes, weights summing to 1, bands fitting them); else ConfigError with one line: `where`,
+    then each problem. The source settings (file, url, token) stay as they were."""
+    p = settings.portfolio
+    data = {"quote": p.quote, "targets": targets, "quote_reserve": p.quote_reserve}
+    try:
+        portfolio = PortfolioSettings.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"portfolio.{line}" for line in format_validation_error(exc)]
+        raise ConfigError([f"{where}: " + "; ".join(lines)]) from None
+    problems = bands_problems(portfolio, settings.bands)
+    if problems:
+        raise ConfigError([f"{where}: " + "; ".join(problems)])
+    new = p.model_copy(update={"targets": portfolio.targets})
+    return settings.model_copy(update={"portfolio": new})
+
+
 # ---- secrets in the file ----------------------------------------------------------------------
 
 
 def _secrets_in_file(data: dict[str, Any]) -> list[str]:
     """Credentials in the config file: removed, and one line each naming the variable to use."""
     problems = []
+    portfolio = data.get("portfolio")
+    if isinstance(portfolio, dict) and "targets_token" in portfolio:
+        portfolio.pop("targets_token")
+        problems.append(
+            "portfolio.targets_token: secrets are never read from the config file; set"
+            f" {ENV_PREFIX}PORTFOLIO__TARGETS_TOKEN in the environment"
+        )
     notify = data.get("notify")
     if isinstance(notify, dict):
         for key in NOTIFY_SECRETS:

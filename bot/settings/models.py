@@ -26,6 +26,7 @@ from pydantic import (
 from bot.domain.planner import PlannerPolicy, RebalanceTo
 from bot.domain.portfolio import Band, BandKind, Bands, PortfolioSpec
 from bot.domain.slicing import ExecutionPolicy, Style
+from bot.errors import ConfigError
 from bot.settings.fields import (
     ENV_PREFIX,
     SECRET_FIELDS,
@@ -154,16 +155,52 @@ class BandsSettings(BandSettings):
 
 class PortfolioSettings(_Section):
     quote: Asset
-    targets: dict[Asset, Annotated[Decimal, Between(0, 1, low_open=True)]] = Field(
-        min_length=1, max_length=1000
+    # The target weights: here, or from exactly one other source (README "Targets that change").
+    # With `targets_file` the loader reads the file into `targets`; with `targets_url` they are
+    # fetched when the bot runs (None until then).
+    targets: dict[Asset, Annotated[Decimal, Between(0, 1, low_open=True)]] | None = Field(
+        default=None, min_length=1, max_length=1000
     )
     quote_reserve: Annotated[Decimal, Between(0, MAX_MONEY)] = Decimal(0)
+    # A TOML or JSON file holding `targets`, relative to this config file's folder; watched.
+    targets_file: FilePath | None = None
+    # A URL answering JSON `{"targets": {...}}`, polled every `targets_poll_interval` seconds.
+    targets_url: HttpUrl | None = None
+    # Sent as `Authorization: Bearer ...` to targets_url: from the environment only.
+    targets_token: SecretStr | None = None
+    targets_poll_interval: Annotated[float, Between(1, 86_400, unit="seconds")] = 300.0
+    targets_timeout: Annotated[float, Between("0.1", 120, unit="seconds")] = 10.0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PortfolioSettings:
+        if self.targets_file is not None and self.targets_url is not None:
+            raise ValueError(
+                "portfolio: set one source of targets (targets, targets_file or targets_url),"
+                " not targets_file and targets_url"
+            )
+        if self.targets is None and self.targets_url is None and self.targets_file is None:
+            raise ValueError("portfolio.targets: required (or targets_file, or targets_url)")
+        if self.targets is not None and self.targets_url is not None:
+            raise ValueError(
+                "portfolio: set one source of targets (targets, targets_file or targets_url),"
+                " not targets and targets_url"
+            )
+        return self
+
+    @property
+    def targets_source(self) -> str:
+        """Where the targets come from: "file", "url" or "config"."""
+        if self.targets_file is not None:
+            return "file"
+        return "url" if self.targets_url is not None else "config"
 
     @field_validator("targets")
     @classmethod
     def _weights_sum_to_one(
-        cls, targets: dict[str, Decimal], info: ValidationInfo
-    ) -> dict[str, Decimal]:
+        cls, targets: dict[str, Decimal] | None, info: ValidationInfo
+    ) -> dict[str, Decimal] | None:
+        if targets is None:
+            return None
         total = weights_total(targets)
         if abs(total - 1) > WEIGHT_TOLERANCE:
             quote = info.data.get("quote", "the quote currency")
@@ -371,24 +408,15 @@ class Settings(BaseModel):
     # The folder of the config file: relative paths in it are resolved from there.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
+    # The config file itself, which SIGHUP reads again (set by the loader).
+    config_file: Path | None = Field(default=None, exclude=True)
+
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.base_dir / path
 
     @model_validator(mode="after")
     def _bands_fit_portfolio(self) -> Settings:
-        problems = []
-        managed = set(self.portfolio.targets) | {self.portfolio.quote}
-        for asset in self.bands.overrides:
-            if asset not in managed:
-                problems.append(f"bands.overrides.{asset}: {asset} is not in portfolio.targets")
-        quote = self.portfolio.quote
-        quote_band = self.bands.overrides.get(quote, self.bands)
-        if quote not in self.portfolio.targets and quote_band.kind is BandKind.RELATIVE:
-            problems.append(
-                f"bands: {quote} has no target weight, so a relative band around it is empty;"
-                f" give {quote} a weight in portfolio.targets or an absolute band in"
-                f" [bands.overrides.{quote}]"
-            )
+        problems = bands_problems(self.portfolio, self.bands)
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -398,7 +426,34 @@ class Settings(BaseModel):
             self.bands.to_band(), {a: b.to_band() for a, b in self.bands.overrides.items()}
         )
 
-    def portfolio_spec(self) -> PortfolioSpec:
-        """The portfolio the user asks for, as the domain's value."""
+    def portfolio_spec(self, *, unfetched: bool = False) -> PortfolioSpec:
+        """The portfolio the user asks for, as the domain's value. `unfetched`: with no targets
+        yet from `targets_url`, empty ones (for what only reads the journal)."""
         p = self.portfolio
+        if p.targets is None:
+            if unfetched:
+                return PortfolioSpec(p.quote, {}, self.bands_model(), p.quote_reserve)
+            raise ConfigError(
+                ["portfolio.targets_url: no targets fetched yet (they are read when the bot runs)"]
+            )
         return PortfolioSpec(p.quote, dict(p.targets), self.bands_model(), p.quote_reserve)
+
+
+def bands_problems(portfolio: PortfolioSettings, bands: BandsSettings) -> list[str]:
+    """What makes the bands unfit for these targets, one line each (none: they fit)."""
+    if portfolio.targets is None:
+        return []
+    problems = []
+    managed = set(portfolio.targets) | {portfolio.quote}
+    for asset in bands.overrides:
+        if asset not in managed:
+            problems.append(f"bands.overrides.{asset}: {asset} is not in portfolio.targets")
+    quote = portfolio.quote
+    quote_band = bands.overrides.get(quote, bands)
+    if quote not in portfolio.targets and quote_band.kind is BandKind.RELATIVE:
+        problems.append(
+            f"bands: {quote} has no target weight, so a relative band around it is empty;"
+            f" give {quote} a weight in portfolio.targets or an absolute band in"
+            f" [bands.overrides.{quote}]"
+        )
+    return problems

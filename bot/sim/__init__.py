@@ -8,7 +8,8 @@ Modules, one job each: `clock` (virtual and real time), `model` (a symbol's synt
 dynamics), `account` (orders, trades, balances), `matching` (the rules that fill orders and move
 balances), `filters` (an exchange's order filters: price, amount, notional, open orders), `engine`
 (matching on the synthetic books, in time), `faults` (injected errors, weight budget, outages),
-`structures` (ccxt-shaped dicts), `account_api` (ccxt's unified account and order methods),
+`structures` (ccxt-shaped dicts), `flows` (scheduled deposits and withdrawals), `account_api`
+(ccxt's unified account, order and deposit/withdrawal methods),
 `exchange` (all of it as one ccxt-like exchange), `scenario` (TOML), `paper` (paper trading: the
 same account on a real exchange's public market data), `binance/` (the simulator served as
 Binance's spot REST API).

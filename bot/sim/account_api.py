@@ -25,6 +25,7 @@ from bot.sim import structures
 from bot.sim.account import OrderStatus, OrderType, SimOrder, TimeInForce
 from bot.sim.clock import Clock
 from bot.sim.faults import WEIGHTS
+from bot.sim.flows import MAX_PAGE, FlowBook, FlowKind, transaction_dict
 from bot.sim.matching import Matcher
 
 log = structlog.get_logger("bot.sim.exchange")
@@ -32,6 +33,7 @@ log = structlog.get_logger("bot.sim.exchange")
 Params = Mapping[str, Any] | None
 DEFAULT_TRADES_PAGE = 500  # Binance's myTrades page when no limit is asked
 MAX_TRADES_PAGE = 1000  # and the most it returns
+FLOW_WINDOW_MS = 90 * 86_400_000  # ccxt's binance: a flow query's window from `since`
 
 HAS: dict[str, bool | str] = {
     "spot": True,
@@ -48,6 +50,8 @@ HAS: dict[str, bool | str] = {
     "fetchClosedOrders": True,
     "fetchCanceledOrders": True,
     "fetchCurrencies": False,
+    "fetchDeposits": True,
+    "fetchWithdrawals": True,
     "fetchMarkets": True,
     "fetchMyTrades": True,
     "fetchOpenOrders": True,
@@ -116,6 +120,7 @@ class SimAccountApi(Generic[E]):
         self.symbols: list[str] = []
         self.currencies: dict[str, dict[str, Any]] = {}
         self.calls: Counter[str] = Counter()
+        self.flow_book = FlowBook()  # deposits and withdrawals (`flows`)
 
     # ---- what a subclass supplies -----------------------------------------------------------
 
@@ -365,3 +370,43 @@ class SimAccountApi(Generic[E]):
                 raise ccxt.BadRequest(f"{self.id} fetch_my_trades: fromId and since together")
             return [t for t in trades if int(t["id"]) >= int(from_id)][:page]
         return _since_limit(trades, since, page)
+
+    async def fetch_deposits(
+        self,
+        code: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params = None,
+    ) -> list[dict[str, Any]]:
+        return await self._flows(FlowKind.DEPOSIT, "fetch_deposits", code, since, limit, params)
+
+    async def fetch_withdrawals(
+        self,
+        code: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: Params = None,
+    ) -> list[dict[str, Any]]:
+        return await self._flows(
+            FlowKind.WITHDRAWAL, "fetch_withdrawals", code, since, limit, params
+        )
+
+    async def _flows(
+        self,
+        kind: FlowKind,
+        method: str,
+        code: str | None,
+        since: int | None,
+        limit: int | None,
+        params: Params,
+    ) -> list[dict[str, Any]]:
+        """As ccxt's binance: a window of 90 days from `since`, the exchange's page (newest
+        first, from params `offset`), returned oldest first."""
+        await self._call(method, 1)
+        offset = int((params or {}).get("offset", 0))
+        end = None if since is None else since + FLOW_WINDOW_MS
+        page = min(limit or MAX_PAGE, MAX_PAGE)
+        shift = self.engine.time_offset
+        flows = self.flow_book.select(kind, code, since, end, offset, page, shift)
+        out = [transaction_dict(f, self._number(), shift) for f in flows]
+        return sorted(out, key=lambda t: int(t["timestamp"]))

@@ -10,10 +10,11 @@ and `fetch_my_trades` require a symbol (`ccxt.ArgumentsRequired`); `fetch_order`
 `cancel_order` find an order by `params={"clientOrderId": ...}` (or `origClientOrderId`), which
 takes precedence over the id; request weights are Binance's.
 
-Each call: waits the configured latency on the clock, runs the market up to the clock's time,
-passes the fault injector (maintenance, weight budget, order rate, injected errors: `faults`),
-then acts on the matching engine; a create or cancel the injector let execute before its error
-raises that error after acting. A request refused for a bad parameter is charged its weight.
+Each call: waits the configured latency on the clock, runs the market (and the account's
+scheduled deposits and withdrawals, `flows`) up to the clock's time, passes the fault injector
+(maintenance, weight budget, order rate, injected errors: `faults`), then acts on the matching
+engine; a create or cancel the injector let execute before its error raises that error after
+acting. A request refused for a bad parameter is charged its weight.
 `last_response_headers` carries Binance's `X-MBX-USED-WEIGHT-1M` (and, after `create_order`,
 `X-MBX-ORDER-COUNT-10S` and `-1D`), and `Retry-After` after a `ccxt.DDoSProtection` (a 429: the
 weight budget, to the next minute, or the order rate, to the end of its window).
@@ -99,6 +100,11 @@ class SimExchange(SimAccountApi[MatchingEngine]):
         faults = FaultInjector(scenario.faults, scenario.fault_rng(), clock)
         exchange = cls(engine, clock, faults)
         exchange.max_trades_page = scenario.max_trades_page
+        for flow in scenario.flows:
+            exchange.flow_book.schedule(
+                flow.kind, flow.asset, flow.amount, clock.time() + flow.at,
+                fee=flow.fee, confirm=flow.confirm,
+            )  # fmt: skip
         return exchange
 
     def present(
@@ -128,6 +134,7 @@ class SimExchange(SimAccountApi[MatchingEngine]):
             await self.clock.sleep(self.faults.config.latency)
         now = self.clock.time()
         self.engine.advance_to(now)
+        self.flow_book.advance(self.engine.account, now)
         try:
             self._late = self.faults.admit(method, weight)
         except ccxt.BaseError as exc:

@@ -41,6 +41,17 @@ informed background flow (`book_model = "queue"`, `queue.py`), which takes three
     impact_bps = 0.5              # their permanent move of the fair mid, bps per top-level qty
     cancel_rate = 0.05            # per second: how fast what rests ahead of our order cancels
 
+Deposits and withdrawals of the account are `flows` (see `flows.py`), listed by ccxt's
+`fetch_deposits` and `fetch_withdrawals` and by the HTTP front's capital endpoints:
+
+    [[flows]]
+    kind = "deposit"              # or "withdrawal"
+    asset = "USDT"
+    amount = 50000
+    at = 600                      # seconds after the start
+    confirm = 120                 # pending this long before credited (withdrawal: complete)
+    fee = 0                       # a withdrawal's fee, taken on top of its amount
+
 Fees are per market (`maker_fee`, `taker_fee`, fractions: 0.0002 is 2 bps; maker may be below
 taker). Request latency in virtual time is the `[faults]` table's `latency` (seconds per call).
 
@@ -179,6 +190,25 @@ class EventSpec(_Spec):
         return Event(self.kind, self.at, self.duration, self.size, side, self.reply)
 
 
+class FlowSpec(_Spec):
+    """A deposit or withdrawal of the account (`flows.py`), `at` seconds after the start."""
+
+    kind: Literal["deposit", "withdrawal"]
+    asset: str
+    amount: Positive
+    at: Annotated[float, Field(ge=0)]
+    fee: NonNegative = Decimal(0)  # a withdrawal's, in its asset, taken on top of the amount
+    confirm: Annotated[float, Field(ge=0)] = 0.0  # seconds pending before credited / complete
+
+    @model_validator(mode="after")
+    def _coherent(self) -> FlowSpec:
+        if self.kind == "deposit" and self.fee:
+            raise ValueError("a deposit has no fee (fee is a withdrawal's)")
+        if not self.asset.isalnum() or self.asset != self.asset.upper():
+            raise ValueError(f"asset {self.asset!r}: an upper-case code like USDT")
+        return self
+
+
 class Scenario(_Spec):
     name: str = ""
     description: str = ""
@@ -189,6 +219,7 @@ class Scenario(_Spec):
     regime: Regime = Regime()
     markets: dict[str, MarketSpec] = Field(min_length=1)
     events: list[EventSpec] = Field(default_factory=list)
+    flows: list[FlowSpec] = Field(default_factory=list)
     faults: FaultConfig = FaultConfig()
     # Seconds the exchange's clock is ahead of the bot's (negative: behind): its timestamps, and
     # the server time the HTTP front reports and checks signed requests against.

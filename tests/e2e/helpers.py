@@ -5,6 +5,7 @@ journal and the exchange agree."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import subprocess
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot.sim.binance import (
     LOCAL_TEST_API_KEY,
@@ -108,6 +109,7 @@ targets = {{ {targets} }}
 [bands]
 width = {BAND_WIDTH}
 [execution]
+style = "passive-then-take"  # short real-time rebalances (the default schedule spans minutes)
 participation = 0.2
 band_bps = 15
 child_timeout = 0.3
@@ -144,6 +146,18 @@ def bot(
         text=True,
         timeout=timeout,
     )
+
+
+def json_lines(stdout: str) -> list[dict[str, Any]]:
+    """`run`'s stdout on a pipe: one JSON object per line and nothing else (it fails otherwise)."""
+    events = [json.loads(line) for line in stdout.splitlines()]
+    assert all(isinstance(e, dict) and "event" in e for e in events), stdout[-2000:]
+    return events
+
+
+def reports(stdout: str) -> list[dict[str, Any]]:
+    """The rebalance reports among `run`'s JSON lines."""
+    return [e for e in json_lines(stdout) if e["event"] == "rebalance_report"]
 
 
 def check_exchange_against_journal(front: BinanceFront, journal: Path) -> None:

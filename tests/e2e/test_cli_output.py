@@ -1,6 +1,6 @@
 """What a new user sees: `--version`, help that fits 80 columns with no type after a flag,
-`run --json` printing exactly one JSON document on stdout (progress on stderr), and `status`
-showing money as money."""
+`run --json` printing exactly one JSON document on stdout (progress on stderr), `run` on a pipe
+printing JSON lines only (`--output text` for tables), and `status` showing money as money."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from bot import __version__
+from tests.e2e.helpers import json_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,7 +84,7 @@ def test_every_table_fits_80_columns_and_wide_shows_every_column(tmp_path: Path)
     cfg = config(tmp_path)
     outputs = [
         cli("plan", "--config", str(cfg)),
-        cli("run", "--config", str(cfg), "--once"),
+        cli("run", "--config", str(cfg), "--once", "--output", "text"),
         cli("status", "--config", str(cfg)),
         cli("history", "--config", str(cfg)),
     ]
@@ -95,3 +96,19 @@ def test_every_table_fits_80_columns_and_wide_shows_every_column(tmp_path: Path)
     wide = cli("plan", "--config", str(cfg), "--wide")
     assert "notional" in wide.stdout and "1 market order bps" in wide.stdout
     assert "notional" not in outputs[0].stdout  # dropped at 80 columns, not cut
+
+
+def test_run_on_a_pipe_prints_json_lines_only_progress_included(tmp_path: Path) -> None:
+    """What `docker compose logs` shows: on a non-terminal stdout, every line is one JSON
+    object: each leg's progress, the run's report, the portfolio after; no table, no bar."""
+    cfg = config(tmp_path)
+    ran = cli("run", "--config", str(cfg), "--once")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    events = json_lines(ran.stdout)
+    kinds = [e["event"] for e in events]
+    assert kinds[-2:] == ["rebalance_report", "portfolio"], kinds
+    progress = [e for e in events if e["event"] == "leg_progress"]
+    assert len(progress) > 4 and {"symbol", "filled_pct", "legs_done"} <= set(progress[-1])
+    assert events[-2]["status"] == "done" and events[-1]["needs_rebalance"] is False
+    for line in ran.stderr.splitlines():  # the logs too (log.format auto, not a terminal)
+        json.loads(line)

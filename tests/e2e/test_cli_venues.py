@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.exchange.profiles import profile_for, verified_exchanges
+from tests.e2e.helpers import reports
 
 ROOT = Path(__file__).resolve().parents[2]
 EXCHANGES = sorted(verified_exchanges())
@@ -71,7 +72,7 @@ def test_plan_and_run_once_in_sim_under_each_exchanges_rules(
     ran = cli("run", "--config", str(cfg), "--once")
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert f"with {exchange_id}'s rules" in ran.stdout + ran.stderr
-    assert "Rebalance 1:" in ran.stdout, ran.stdout[-2000:]
+    assert [r["rebalance_id"] for r in reports(ran.stdout)] == [1], ran.stdout[-2000:]
     db = sqlite3.connect(tmp_path / "journal.sqlite")
     ids = [r[0] for r in db.execute("SELECT client_id FROM orders")]
     fills = db.execute("SELECT fee_currency, symbol FROM fills").fetchall()

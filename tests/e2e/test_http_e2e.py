@@ -21,7 +21,15 @@ from pathlib import Path
 import pytest
 
 from bot.sim.binance import LOCAL_TEST_API_KEY, LOCAL_TEST_SECRET, HttpFaults
-from tests.e2e.helpers import ROOT, bot, check_exchange_against_journal, config, env, serve
+from tests.e2e.helpers import (
+    ROOT,
+    bot,
+    check_exchange_against_journal,
+    config,
+    env,
+    reports,
+    serve,
+)
 
 
 def test_full_rebalance_through_ccxt_binance(tmp_path: Path) -> None:
@@ -29,7 +37,8 @@ def test_full_rebalance_through_ccxt_binance(tmp_path: Path) -> None:
         cfg = config(tmp_path, server.url, '[log]\nlevel = "debug"')
         res = bot(cfg, "--until-balanced")
         assert res.returncode == 0, res.stderr[-3000:]
-        assert "Rebalance 1: done" in res.stdout
+        first = reports(res.stdout)[0]
+        assert (first["rebalance_id"], first["status"]) == (1, "done")
         check_exchange_against_journal(server.front, tmp_path / "journal.sqlite")
         # the credentials are nowhere: not in the logs (debug level), the output or the journal
         journal_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("journal.sqlite*"))
@@ -89,7 +98,7 @@ def test_killed_and_restarted_mid_rebalance_never_duplicates(tmp_path: Path) -> 
         # a last, uninterrupted run reconciles and finishes the job
         res = bot(cfg, "--until-balanced")
         assert res.returncode == 0, res.stderr[-3000:]
-        assert "reconcile_finished" in res.stderr or "Rebalance" in res.stdout
+        assert "reconcile_finished" in res.stderr or reports(res.stdout)
         check_exchange_against_journal(server.front, tmp_path / "journal.sqlite")
         db = sqlite3.connect(tmp_path / "journal.sqlite")
         statuses = {r[0] for r in db.execute("SELECT status FROM rebalances")}

@@ -33,12 +33,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "bot.journal_schema",
             "bot.journal_rows",
             "bot.journal_lock",
+            "bot.journal_valuations",
         ),
     ),
     ("execution", ("bot.execution",)),
     ("monitoring", ("bot.metrics", "bot.notify")),
     ("runtime", ("bot.runtime",)),
-    ("reporting", ("bot.report",)),
+    ("reporting", ("bot.report", "bot.report_performance")),
     ("cli", ("bot.cli", "bot.__main__")),
 ]
 

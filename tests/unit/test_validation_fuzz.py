@@ -137,7 +137,7 @@ BASE: dict[str, Any] = {
 def option_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     paths = []
     for name, field in model.model_fields.items():
-        if name == "base_dir":
+        if name in ("base_dir", "config_file"):
             continue
         paths.append((*prefix, name))
         inner = _model_in(field.annotation)

@@ -1,5 +1,6 @@
 """Binance spot."""
 
+from bot.exchange.permissions import Grant, KeyPermissionsCall
 from bot.exchange.profile import ApiUrlLayout, ClientIdRules, ExchangeProfile
 
 PROFILE = ExchangeProfile(
@@ -48,4 +49,16 @@ PROFILE = ExchangeProfile(
     trades_from_id="fromId",
     # Markets carry the base tier; GET /sapi/v1/asset/tradeFee has the account's rates.
     account_fees=True,
+    # GET /sapi/v1/capital/deposit/hisrec and /sapi/v1/capital/withdraw/history: at most 1000 a
+    # page (the default), paged by offset within a window of at most 90 days.
+    flows=True,
+    flows_page=1000,
+    flows_offset_param="offset",
+    # GET /sapi/v1/account/apiRestrictions (weight 1): what the key may do. Binance's spot
+    # testnet has no /sapi: there, the permissions are not told.
+    key_permissions=KeyPermissionsCall(
+        "sapiGetAccountApiRestrictions",
+        trade=(Grant(("enableSpotAndMarginTrading",)),),
+        withdraw=(Grant(("enableWithdrawals",)),),
+    ),
 )

@@ -4,6 +4,7 @@ Sources: ccxt 4.5 `ccxt/async_support/bybit.py` (named methods) and Bybit's API 
 (https://bybit-exchange.github.io/docs/v5/, the pages named below).
 """
 
+from bot.exchange.permissions import Grant, KeyPermissionsCall
 from bot.exchange.profile import ClientIdRules, ExchangeProfile
 
 PROFILE = ExchangeProfile(
@@ -90,4 +91,14 @@ PROFILE = ExchangeProfile(
     book_depths=(),
     # Demo trading is its own host (api-demo.bybit.com): ccxt's enable_demo_trading.
     demo_via_sandbox=False,
+    # GET /v5/user/query-api (#user/apikey-info): result.readOnly 0 (read and write) or 1, and
+    # result.permissions by product: Spot ["SpotTrade"], Wallet [..., "Withdraw"].
+    key_permissions=KeyPermissionsCall(
+        "privateGetV5UserQueryApi",
+        trade=(
+            Grant(("result", "readOnly"), equals="0"),
+            Grant(("result", "permissions", "Spot"), token="SpotTrade"),
+        ),
+        withdraw=(Grant(("result", "permissions", "Wallet"), token="Withdraw"),),
+    ),
 )

@@ -2,6 +2,7 @@
 `coinbase` class, authenticated with a CDP key: apiKey "organizations/{org}/apiKeys/{key}" and
 its EC private key (PEM) as secret, each request signed by an ES256 JWT)."""
 
+from bot.exchange.permissions import Grant, KeyPermissionsCall
 from bot.exchange.profile import ClientIdRules, ExchangeProfile
 
 PROFILE = ExchangeProfile(
@@ -82,4 +83,11 @@ PROFILE = ExchangeProfile(
     # Coinbase's Advanced Trade sandbox (api-sandbox.coinbase.com) answers static mock replies
     # for accounts and orders only; the bot refuses testnet and demo modes for it.
     demo_via_sandbox=False,
+    # GET /api/v3/brokerage/key_permissions: {"can_view", "can_trade", "can_transfer", ...};
+    # transfer is what sends funds off the platform.
+    key_permissions=KeyPermissionsCall(
+        "v3PrivateGetBrokerageKeyPermissions",
+        trade=(Grant(("can_trade",)),),
+        withdraw=(Grant(("can_transfer",)),),
+    ),
 )

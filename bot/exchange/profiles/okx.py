@@ -4,6 +4,7 @@ Sources: ccxt 4.5 `ccxt/async_support/okx.py` (named methods) and OKX's API docs
 (https://www.okx.com/docs-v5/en/, the anchors named below).
 """
 
+from bot.exchange.permissions import Grant, KeyPermissionsCall
 from bot.exchange.profile import ClientIdRules, ExchangeProfile
 
 PROFILE = ExchangeProfile(
@@ -93,4 +94,11 @@ PROFILE = ExchangeProfile(
     # Demo trading is the live host with the header x-simulated-trading: 1, which ccxt sets in
     # okx.set_sandbox_mode (#overview-demo-trading-services).
     demo_via_sandbox=True,
+    # GET /api/v5/account/config (#trading-account-rest-api-get-account-configuration):
+    # data[0].perm is "read_only", "trade" and "withdraw", comma-separated.
+    key_permissions=KeyPermissionsCall(
+        "privateGetAccountConfig",
+        trade=(Grant(("data", 0, "perm"), token="trade"),),
+        withdraw=(Grant(("data", 0, "perm"), token="withdraw"),),
+    ),
 )

@@ -11,4 +11,7 @@ PROFILE = ExchangeProfile(
     cancel_reply_final=True,
     trades_page=500,
     trades_from_id="fromId",
+    flows=True,
+    flows_page=1000,
+    flows_offset_param="offset",
 )

@@ -50,9 +50,10 @@ off). As on Binance, a cancel reply's `clientOrderId` is the cancel request's ow
 client id is its `origClientOrderId`.
 
 Modules, one job each: `server` (the aiohttp app, its route table, start_server, serve), `market`
-(public endpoints), `orders` (order and account endpoints), `venue` (what endpoints work on),
-`params` (parameter parsing and checks), `auth` (key, signature, timestamp), `limits` (weights,
-429, `HttpFaults`), `errors` (the simulator's ccxt errors as Binance replies), `replies` (error
+(public endpoints), `orders` (order and account endpoints), `keys` (what the API key may do),
+`capital` (deposit and withdrawal history), `venue` (what endpoints work on), `params`
+(parameter parsing and checks), `auth` (key, signature, timestamp), `limits` (weights, 429,
+`HttpFaults`), `errors` (the simulator's ccxt errors as Binance replies), `replies` (error
 bodies, JSON responses), `wire` (the JSON shapes).
 """
 

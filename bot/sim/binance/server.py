@@ -26,7 +26,7 @@ import structlog
 from aiohttp import web
 
 from bot.clock import Clock, RealClock
-from bot.sim.binance import market, orders
+from bot.sim.binance import capital, keys, market, orders
 from bot.sim.binance.auth import SIGNING, Keys
 from bot.sim.binance.errors import translate
 from bot.sim.binance.limits import HttpFaults, TransportFaults, endpoint_weight
@@ -133,6 +133,30 @@ def _route_table() -> dict[tuple[str, str], _Endpoint]:
         ),
         ("GET", "/sapi/v1/system/status", "systemStatus", market.system_status, False, ()),
         ("GET", "/sapi/v1/asset/tradeFee", "tradeFee", orders.trade_fee, True, {"symbol"}),
+        (
+            "GET",
+            "/sapi/v1/capital/deposit/hisrec",
+            "depositHistory",
+            capital.deposit_history,
+            True,
+            {*capital.HISTORY, "txId", "includeSource"},
+        ),
+        (
+            "GET",
+            "/sapi/v1/capital/withdraw/history",
+            "withdrawHistory",
+            capital.withdraw_history,
+            True,
+            {*capital.HISTORY, "withdrawOrderId", "idList"},
+        ),
+        (
+            "GET",
+            "/sapi/v1/account/apiRestrictions",
+            "apiRestrictions",
+            keys.api_restrictions,
+            True,
+            (),
+        ),
     ]
     routes = {}
     for method, path, name, handler, signed, params in table:

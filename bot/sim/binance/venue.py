@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import string
+from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.clock import Clock
@@ -14,6 +15,17 @@ from bot.sim.binance.wire import NotionalFilter
 from bot.sim.exchange import SimExchange
 
 _ALNUM = string.ascii_letters + string.digits
+
+
+@dataclass
+class KeyRestrictions:
+    """What the API key may do, as GET /sapi/v1/account/apiRestrictions tells it: by default a
+    key that reads and trades spot and cannot withdraw (what the bot asks for); a test sets
+    `front.key_restrictions` to show another key."""
+
+    reading: bool = True
+    spot_trading: bool = True
+    withdrawals: bool = False
 
 
 class Venue:
@@ -33,6 +45,7 @@ class Venue:
         self.symbols = Symbols(self.engine.markets)
         self.quote_qty: dict[str, Decimal] = {}  # by order id, for orders sent by quoteOrderQty
         self._id_rng = random.Random(f"{seed}/client-ids")
+        self.key_restrictions = KeyRestrictions()
 
     def now_ms(self) -> int:
         """The server's time: the exchange's clock, which may be off the client's."""
