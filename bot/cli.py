@@ -20,6 +20,7 @@ from rich.console import Console
 
 from bot import __version__
 from bot.errors import BotError, ConfigError, JournalError, JournalIdentityError
+from bot.execution.reports import RebalanceReport
 from bot.journal import Journal
 from bot.observability import configure_logging, get_logger, register_secrets
 from bot.report import (
@@ -241,6 +242,11 @@ def run(
         output is Output.JSON or (output is Output.AUTO and not Console().is_terminal)
     )
     view = JsonLinesView(sys.stdout) if lines else _progress_printer(to_stderr=as_json)
+
+    def reported(report: RebalanceReport) -> None:  # JSON lines: each report as it ends
+        if isinstance(view, JsonLinesView):
+            view.emit("rebalance_report", **report.to_dict())
+
     try:
         result = asyncio.run(
             run_bot(
@@ -250,6 +256,7 @@ def run(
                 live=live,
                 progress=view,
                 new_journal=new_journal,
+                on_report=reported,
             )
         )
     except ConfigError as exc:
@@ -268,8 +275,6 @@ def run(
         json.dump([r.to_dict() for r in result.reports], sys.stdout, indent=2)
         print()
     elif isinstance(view, JsonLinesView):
-        for report in result.reports:
-            view.emit("rebalance_report", **report.to_dict())
         if result.last is not None:
             view.emit("portfolio", **valuation_dict(result.last))
     else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from bot.domain.portfolio import Valuation
@@ -91,8 +91,10 @@ class Daemon:
         notifier: Notifier | None = None,
         new_journal: bool = False,
         targets: TargetsWatch | None = None,
+        on_report: Callable[[RebalanceReport], None] | None = None,
     ) -> None:
         self.rebalancer = rebalancer
+        self.on_report = on_report  # each rebalance's report as it ends (JSON lines, say)
         self.targets = targets  # where the targets come from; SIGHUP reloads the configuration
         self.new_journal = new_journal
         self._identity_checked = False
@@ -380,6 +382,8 @@ class Daemon:
             await self._wait(result, type(exc).__name__, f"rebalance failed: {exc}", cause)
             return
         result.reports.append(report)
+        if self.on_report is not None:
+            self.on_report(report)
         del result.reports[:-KEPT_REPORTS]  # the rest is in the journal: memory stays bounded
         self._last_rebalance = self.clock.time()
         result.last = report.after or valuation

@@ -44,7 +44,7 @@ from bot.exchange.profiles import profile_for, verified_exchanges
 from bot.exchange.profiles.simulated import PROFILE as SIMULATED
 from bot.exchange.transport import RetryPolicy
 from bot.execution.executor import Executor
-from bot.execution.reports import LegReport
+from bot.execution.reports import LegReport, RebalanceReport
 from bot.journal import Journal
 from bot.journal_lock import JournalLock
 from bot.metrics import Metrics
@@ -393,6 +393,7 @@ def build_daemon(
     metrics: Metrics | None = None,
     notifier: Notifier | None = None,
     new_journal: bool = False,
+    on_report: Callable[[RebalanceReport], None] | None = None,
 ) -> Daemon:
     if metrics is not None:
         backend.gateway.on_error = metrics.api_error
@@ -406,6 +407,7 @@ def build_daemon(
         metrics=metrics,
         notifier=notifier,
         new_journal=new_journal,
+        on_report=on_report,
         targets=TargetsWatch(
             settings,
             journal,
@@ -441,12 +443,15 @@ async def run_bot(
     live: bool = False,
     progress: Progress | None = None,
     new_journal: bool = False,
+    on_report: Callable[[RebalanceReport], None] | None = None,
 ) -> RunResult:
     """Build everything, run the daemon (signals handled unless scripted), close everything.
     The journal's lock is held throughout: a second bot on the same journal stops at once."""
     lock = JournalLock(journal_path(settings)).acquire()
     try:
-        return await _run_locked(settings, once, until_balanced, live, progress, new_journal)
+        return await _run_locked(
+            settings, once, until_balanced, live, progress, new_journal, on_report
+        )
     finally:
         lock.release()
 
@@ -458,6 +463,7 @@ async def _run_locked(
     live: bool,
     progress: Progress | None,
     new_journal: bool,
+    on_report: Callable[[RebalanceReport], None] | None = None,
 ) -> RunResult:
     settings = await with_url_targets(settings)  # a URL source answers before anything starts
     backend = build_backend(settings, live_confirmed=live)
@@ -486,6 +492,7 @@ async def _run_locked(
             metrics=metrics,
             notifier=notifier,
             new_journal=new_journal,
+            on_report=on_report,
         )
         daemon.install_signal_handlers()  # SIGTERM and SIGINT stop every run the same way
         return await daemon.run(once=once, until_balanced=until_balanced)

@@ -112,3 +112,42 @@ def test_run_on_a_pipe_prints_json_lines_only_progress_included(tmp_path: Path) 
     assert events[-2]["status"] == "done" and events[-1]["needs_rebalance"] is False
     for line in ran.stderr.splitlines():  # the logs too (log.format auto, not a terminal)
         json.loads(line)
+
+
+def test_the_daemon_on_a_pipe_reports_each_rebalance_as_it_ends(tmp_path: Path) -> None:
+    """A long-running `run` (no --once) writes each rebalance's report as a JSON line when that
+    rebalance ends, not only when the bot is stopped: `docker compose logs` shows it live."""
+    import select
+    import signal
+    import time
+
+    cfg = config(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REBALANCE_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(cfg)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen: list[dict[str, object]] = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any(
+            e["event"] == "rebalance_report" for e in seen
+        ):
+            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+            if ready:
+                line = proc.stdout.readline()
+                assert line, "the bot ended before reporting"
+                seen.append(json.loads(line))
+        assert proc.poll() is None, "still running when the report came"
+        assert any(e["event"] == "rebalance_report" for e in seen), [e["event"] for e in seen]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+    tail = [json.loads(line) for line in rest.splitlines()]
+    assert proc.returncode == 0
+    assert tail[-1]["event"] == "stopped"
