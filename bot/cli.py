@@ -453,6 +453,26 @@ def resume(config: ConfigOption) -> None:
         journal.close()
 
 
+@app.command("raise")
+def raise_cash(
+    amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="How much, e.g. 5000.")],
+    asset: Annotated[str, typer.Argument(metavar="ASSET", help="The portfolio's quote.")],
+    config: ConfigOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    execute: Annotated[bool, typer.Option("--execute", help="Trade the sells.")] = False,
+    live: Annotated[bool, typer.Option("--live", help='Confirm mode = "live".')] = False,
+    wide: WideOption = False,
+) -> None:
+    """The sells that free AMOUNT of ASSET for a withdrawal, every asset in band after it."""
+    from bot.cli_raise import raise_command
+
+    out, settings = _out(wide), _settings(config)
+    if code := raise_command(
+        settings, amount, asset, as_json=as_json, execute=execute, live=live, out=out
+    ):
+        raise typer.Exit(code)
+
+
 @app.command("sim-server")
 def sim_server(
     scenario: Annotated[Path, typer.Option(help="Scenario file (config/scenarios/*.toml).")],

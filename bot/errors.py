@@ -4,7 +4,8 @@
     ├── DomainError              a domain value was refused (also a ValueError)
     │   ├── NoPriceError         an asset has no market path to the quote with a two-sided book
     │   │   └── UntrustedPrice   its prices fail the checks (bad, stale, inconsistent, unconfirmed)
-    │   └── UnknownFeeError      a plan needs a market whose trading fee nobody knows
+    │   ├── UnknownFeeError      a plan needs a market whose trading fee nobody knows
+    │   └── CannotRaise          `raise`: the portfolio cannot free that amount in band
     ├── ConfigError              the configuration is invalid; `problems`: one line per problem
     │   └── ScenarioError        a simulator scenario file is invalid
     ├── SnapshotError            a snapshot file cannot be read or is inconsistent
@@ -56,6 +57,11 @@ class UntrustedPrice(NoPriceError):
 class UnknownFeeError(DomainError):
     """A plan would trade on a market whose fee rates the exchange does not report: the bot
     refuses to plan rather than count them as 0."""
+
+
+class CannotRaise(DomainError):
+    """`raise`: the amount asked is more than selling the managed portfolio can free (or the
+    asset is not the quote); nothing is traded."""
 
 
 class ConfigError(BotError):

@@ -47,6 +47,7 @@ from bot.journal_rows import (
 )
 from bot.journal_schema import MIGRATIONS
 from bot.journal_targets import TargetsJournal
+from bot.journal_traded import TradedJournal
 from bot.journal_valuations import ValuationsJournal
 
 P = ParamSpec("P")
@@ -68,7 +69,7 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class Journal(TargetsJournal, ValuationsJournal):
+class Journal(TargetsJournal, ValuationsJournal, TradedJournal):
     """One SQLite file; every write is its own committed transaction."""
 
     _db: sqlite3.Connection  # the mixins' methods run on it too

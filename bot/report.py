@@ -29,6 +29,8 @@ from bot.domain.portfolio import PortfolioSpec, Position, Valuation
 from bot.execution.reports import LegReport, RebalanceReport
 from bot.journal import Journal
 from bot.journal_rows import RebalanceRow
+from bot.report_glide import render_glide
+from bot.runtime.glide import recorded_path
 
 
 def _pct(x: Decimal) -> str:
@@ -305,6 +307,7 @@ def status_dict(portfolio: PortfolioSpec, journal: Journal) -> dict[str, Any]:
         "positions": positions,
         "halted": journal.active_halt(),
         "last_rebalance": None if not last else _history_row(last[0]),
+        "glide": recorded_path(journal),
     }
 
 
@@ -344,6 +347,7 @@ def render_status(data: dict[str, Any], console: Console) -> None:
         if halted
         else "[green]Trading enabled[/] (not halted)"
     )
+    render_glide(data.get("glide"), console)
     targets = data["targets"]
     where = " ".join(x for x in (targets["source"], targets["origin"]) if x)
     since = f" since {targets['since']}" if targets["since"] else ""

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 
+from bot.domain.cashflow import RebalanceMode, apply_mode, still_out
 from bot.domain.market import ONE, ZERO, Market, OrderBook, Side, bps
 from bot.domain.portfolio import Valuation
 from bot.errors import UnknownFeeError
@@ -42,6 +43,7 @@ class PlannerPolicy:
     rebalance_to: RebalanceTo = RebalanceTo.TARGET
     direct_pairs: bool = True
     force: bool = False  # a scheduled rebalance: to target even when every asset is in band
+    mode: RebalanceMode = RebalanceMode.FULL  # buy-only / sell-only: one way only (cashflow.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,8 @@ class Plan:
     dust: tuple[Dust, ...]
     projected_weights: Mapping[str, Decimal]
     notes: tuple[str, ...] = field(default=())
+    # Balances once every leg is done (estimated, fees counted on both sides); {} with no plan.
+    balances_after: Mapping[str, Decimal] = field(default_factory=dict)
 
     @property
     def est_cost(self) -> Decimal:
@@ -113,11 +117,8 @@ def plan_rebalance(
     books: Mapping[str, OrderBook],
     policy: PlannerPolicy | None = None,
 ) -> Plan:
-    """The legs that bring every managed asset back inside its band.
-
-    What may be spent is what the valuation holds: managed balances, the quote net of its reserve.
-    Unmanaged assets are never spent, even when a bridge passes through them.
-    """
+    """The legs that bring every managed asset back inside its band, the way `policy.mode`
+    allows (full, buy-only, sell-only: `bot.domain.cashflow`)."""
     policy = policy or PlannerPolicy()
     held = {p.asset: p.balance for p in valuation.positions}
     if valuation.total <= 0:
@@ -125,11 +126,34 @@ def plan_rebalance(
     if not valuation.needs_rebalance and not policy.force:
         return Plan(valuation, (), (), _weights(valuation, held), ())
 
+    deltas, notes = _desired_deltas(valuation, policy)
+    deltas, mode_notes = apply_mode(deltas, valuation, policy.mode)
+    plan = plan_deltas(valuation, deltas, markets, books, policy, (*notes, *mode_notes))
+    if policy.mode is not RebalanceMode.FULL:
+        out = still_out(valuation, plan.projected_weights)
+        if out:
+            note = f"{policy.mode.value}: still out of band after the plan: {', '.join(out)}"
+            plan = replace(plan, notes=(*plan.notes, note))
+    return plan
+
+
+def plan_deltas(
+    valuation: Valuation,
+    deltas: Mapping[str, Decimal],
+    markets: Mapping[str, Market],
+    books: Mapping[str, OrderBook],
+    policy: PlannerPolicy,
+    notes: tuple[str, ...] = (),
+) -> Plan:
+    """The legs that move `deltas` of value (+ bought, - sold, per non-quote asset, in the
+    portfolio quote): routed, netted, ordered and sized. What may be spent is what the valuation
+    holds: managed balances, the quote net of its reserve. Unmanaged assets are never spent,
+    even when a bridge passes through them."""
+    held = {p.asset: p.balance for p in valuation.positions}
     tradable = {
         s: b for s, b in books.items() if s in markets and b.mid is not None and not b.is_crossed
     }
     costs = {s: _cost_fraction(markets[s], b) for s, b in tradable.items()}
-    deltas, notes = _desired_deltas(valuation, policy)
 
     def min_value(symbol: str) -> Decimal:
         """Smallest order `symbol` accepts, valued at mid in the portfolio quote."""
@@ -160,7 +184,12 @@ def plan_rebalance(
         )
     legs, dust, after = _size(ordered, valuation, markets, tradable, held)
     return Plan(
-        valuation, tuple(legs), tuple(dust), _weights(valuation, after), (*notes, *route_notes)
+        valuation,
+        tuple(legs),
+        tuple(dust),
+        _weights(valuation, after),
+        (*notes, *route_notes),
+        after,
     )
 
 

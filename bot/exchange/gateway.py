@@ -43,6 +43,7 @@ from bot.exchange.codec import (
     book_from_ccxt,
     fill_from_ccxt,
     market_from_ccxt,
+    opt_dec,
     order_from_ccxt,
     to_text,
     top_from_ticker,
@@ -170,6 +171,15 @@ class Gateway(FlowsApi):
             books = await self.fetch_order_books(missing, TOP_DEPTH)
             tops.update({s: b for s, b in books.items() if b.is_two_sided})
         return tops
+
+    async def fetch_volumes(self, symbols: Iterable[str]) -> dict[str, Decimal | None]:
+        """Each market's 24 h volume in its quote, from one tickers request (None: not given)."""
+        wanted = sorted(set(symbols))
+        raw = await self._call("fetch_tickers", wanted)
+        return {
+            s: self._decode("fetch_tickers", opt_dec, (raw.get(s) or {}).get("quoteVolume"))
+            for s in wanted
+        }
 
     async def fetch_order(self, symbol: str, client_id: str) -> OrderReport | None:
         """Look an order up by our client id; None when the exchange does not know it. Where

@@ -85,6 +85,7 @@ class RebalanceReport:
     finished: float = 0.0
     legs: list[LegReport] = field(default_factory=list)
     after: Valuation | None = None
+    kind: str = "rebalance"  # or "raise": the sells that freed cash for a withdrawal
 
     def __post_init__(self) -> None:
         self.status = RebalanceStatus(self.status)
@@ -119,6 +120,7 @@ class RebalanceReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "rebalance_id": self.rebalance_id,
+            "kind": self.kind,
             "status": self.status.value,
             "reason": self.reason,
             "duration_s": round(self.finished - self.started, 3),

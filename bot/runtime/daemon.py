@@ -187,7 +187,7 @@ class Daemon:
                 if (
                     valuation is not None
                     and result.halted is None
-                    and (valuation.needs_rebalance or scheduled)
+                    and (valuation.needs_rebalance or scheduled or self.rebalancer.raising)
                     and self._cooled_down(scripted)
                 ):
                     rounds += 1

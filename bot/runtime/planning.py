@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 
 from bot.domain.planner import Plan, PlannerPolicy, plan_rebalance
 from bot.domain.portfolio import PortfolioSpec, Valuation
+from bot.domain.raising import RaisePlan, plan_raise
 from bot.snapshot import Snapshot
 
 
@@ -21,3 +23,12 @@ def plan_from_snapshot(
     scheduled rebalance, to target even when every asset is inside its band."""
     valuation = value_snapshot(portfolio, snapshot)
     return plan_rebalance(valuation, snapshot.markets, snapshot.books, replace(policy, force=force))
+
+
+def raise_from_snapshot(
+    portfolio: PortfolioSpec, policy: PlannerPolicy, snapshot: Snapshot, asset: str, amount: Decimal
+) -> RaisePlan:
+    """Value the managed portfolio and plan the sells that free `amount` of `asset` (the quote)
+    with every asset in band after its withdrawal. Raises CannotRaise when it cannot."""
+    valuation = value_snapshot(portfolio, snapshot)
+    return plan_raise(valuation, asset, amount, snapshot.markets, snapshot.books, policy)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from bot.clock import Clock
+from bot.domain.glide import GlideLimits
 from bot.domain.market import ZERO, Side
 from bot.domain.planner import Leg, Plan, PlannerPolicy
 from bot.domain.portfolio import PortfolioSpec, Valuation, relevant_symbols
@@ -25,7 +26,8 @@ from bot.execution.executor import Executor
 from bot.execution.reports import RebalanceReport
 from bot.journal import Journal
 from bot.observability import get_logger
-from bot.runtime.planning import plan_from_snapshot, value_snapshot
+from bot.runtime.glide import glide_inputs, plan_gliding, record_path
+from bot.runtime.planning import plan_from_snapshot, raise_from_snapshot, value_snapshot
 from bot.settings import Mode
 from bot.snapshot import Snapshot
 
@@ -86,6 +88,10 @@ class Rebalancer:
     # no limits, prices are taken as the exchange shows them.
     prices: PriceLimits | None = None
     price_check: PriceCheck = field(default_factory=PriceCheck)
+    glide: GlideLimits | None = None  # daily caps that spread a large change over days
+    # `rebalance-bot raise AMOUNT ASSET --execute`: the next run plans the sells that free this
+    # (asset, amount) instead of a rebalance, journaled as a rebalance of kind "raise".
+    raising: tuple[str, Decimal] | None = None
 
     async def snapshot(self, *, depth: bool = True) -> Snapshot:
         """With `depth`, the order books a plan needs; without, a poll's tickers."""
@@ -141,11 +147,31 @@ class Rebalancer:
         snap, unconfirmed = self.checked(await self.snapshot(), depth=True)
         if unconfirmed is not None:  # the books disagree with the poll before them
             raise UntrustedPrice(f"the order books against the poll: {unconfirmed}")
-        plan = plan_from_snapshot(self.portfolio, self.planner, snap, force=scheduled)
+        path = None
+        if self.raising is not None:
+            plan = raise_from_snapshot(self.portfolio, self.planner, snap, *self.raising).plan
+        elif self.glide is None:
+            plan = plan_from_snapshot(self.portfolio, self.planner, snap, force=scheduled)
+        else:
+            inputs = await glide_inputs(
+                self.gateway, journal, self.glide, sorted(snap.markets), started
+            )
+            plan, path = plan_gliding(
+                self.portfolio, self.planner, snap, self.glide, *inputs, force=scheduled
+            )
+            record_path(journal, path, started)
         if not plan.legs:
             reason = (
-                "every asset inside its band" if not plan.valuation.needs_rebalance else "dust only"
+                "every asset inside its band"
+                if not plan.valuation.needs_rebalance
+                else "; ".join(plan.notes) or "dust only"  # buy-only with no cash, say
             )
+            if self.raising is not None:
+                reason = "nothing to sell: {1:f} {0} is free with every asset in band".format(
+                    *self.raising
+                )
+            if path is not None and path.gliding and plan.valuation.needs_rebalance:
+                reason = path.reason()  # the day's allowance spent: the bot waits
             return RebalanceReport(
                 None, RebalanceStatus.NOTHING, reason, plan, started, clock.time()
             )
@@ -159,6 +185,8 @@ class Rebalancer:
         rid = journal.start_rebalance(self.mode.value, plan.valuation.total, plan.est_cost)
         journal.snapshot(SnapshotKind.BEFORE, plan.valuation.total, plan.valuation.weights)
         report = RebalanceReport(rid, RebalanceStatus.DONE, "", plan, started)
+        if self.raising is not None:
+            report.kind, report.reason = "raise", "raise {1:f} {0}".format(*self.raising)
         tag = instance_tag(journal)
         log.info(
             "rebalance_started",

@@ -76,6 +76,7 @@ def apply_settings(
     """Put `settings` in force in the running parts (between rebalances only)."""
     rebalancer.portfolio = settings.portfolio_spec()
     rebalancer.planner = settings.rebalance.policy()
+    rebalancer.glide = settings.rebalance.glide()
     rebalancer.book_depth = settings.execution.book_depth
     rebalancer.prices = price_limits(settings)
     executor.policy = settings.execution.policy()

@@ -381,6 +381,7 @@ def build_rebalancer(
         book_depth=settings.execution.book_depth,
         mode=settings.exchange.mode,
         prices=price_limits(settings),
+        glide=settings.rebalance.glide(),
     )
 
 

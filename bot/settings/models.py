@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.domain.cashflow import RebalanceMode
+from bot.domain.glide import GlideLimits
 from bot.domain.planner import PlannerPolicy, RebalanceTo
 from bot.domain.portfolio import Band, BandKind, Bands, PortfolioSpec
 from bot.domain.slicing import ExecutionPolicy, Style
@@ -215,9 +217,18 @@ class PortfolioSettings(_Section):
 class RebalanceSettings(_Section):
     to: RebalanceTo = RebalanceTo.TARGET
     direct_pairs: Flag = True
+    mode: RebalanceMode = RebalanceMode.FULL  # full | buy-only | sell-only (bot/domain/cashflow)
+    # Glide paths: per asset per day, at most this share of the portfolio's value / of its
+    # market's 24 h quote volume is traded toward the targets (None: that cap is off).
+    glide_max_share_per_day: Share | None = None
+    glide_max_volume_share: Share | None = None
 
     def policy(self) -> PlannerPolicy:
-        return PlannerPolicy(rebalance_to=self.to, direct_pairs=self.direct_pairs)
+        return PlannerPolicy(rebalance_to=self.to, direct_pairs=self.direct_pairs, mode=self.mode)
+
+    def glide(self) -> GlideLimits | None:
+        limits = GlideLimits(self.glide_max_share_per_day, self.glide_max_volume_share)
+        return limits if limits.active else None
 
 
 class ExecutionSettings(_Section):

@@ -34,13 +34,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "bot.journal_rows",
             "bot.journal_lock",
             "bot.journal_valuations",
+            "bot.journal_traded",
         ),
     ),
     ("execution", ("bot.execution",)),
     ("monitoring", ("bot.metrics", "bot.notify")),
     ("runtime", ("bot.runtime",)),
-    ("reporting", ("bot.report", "bot.report_performance")),
-    ("cli", ("bot.cli", "bot.__main__")),
+    (
+        "reporting",
+        ("bot.report", "bot.report_performance", "bot.report_glide", "bot.report_raise"),
+    ),
+    ("cli", ("bot.cli", "bot.cli_raise", "bot.__main__")),
 ]
 
 # Within a layer, some neighbours stay apart: the simulator is a stand-in for an exchange and knows
