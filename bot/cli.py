@@ -44,6 +44,7 @@ from bot.report_performance import (
     render_history_with_flows,
     render_performance,
 )
+from bot.runtime.control import resume as resume_journal
 from bot.runtime.daemon import RunResult
 from bot.runtime.online import online_check
 from bot.runtime.planning import plan_from_snapshot
@@ -437,16 +438,11 @@ def performance(
 
 @app.command()
 def resume(config: ConfigOption) -> None:
-    """Clear a halt (kill switch) so the bot may trade again."""
+    """Clear a halt (kill switch), or end a pause, so the bot may trade again."""
     settings = _settings(config)
     journal = _journal(settings)
     try:
-        halt = journal.active_halt()
-        if halt is None:
-            print("not halted: nothing to resume")
-            return
-        journal.clear_halt(by="cli")
-        print(f"halt cleared (it was: {halt}); the bot trades again at its next poll")
+        print(resume_journal(journal, "cli").message)
     except BotError as exc:
         _fail([str(exc)], code=1)
     finally:

@@ -32,6 +32,7 @@ from bot.domain.orders import FillReport, OrderReport, OrderRequest
 from bot.domain.slicing import Phase
 from bot.domain.status import LegOutcome, LegStatus, RebalanceStatus
 from bot.errors import JournalError
+from bot.journal_control import ControlJournal
 from bot.journal_rows import (
     FillRow,
     JournalOrder,
@@ -69,7 +70,7 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class Journal(TargetsJournal, ValuationsJournal, TradedJournal):
+class Journal(TargetsJournal, ValuationsJournal, TradedJournal, ControlJournal):
     """One SQLite file; every write is its own committed transaction."""
 
     _db: sqlite3.Connection  # the mixins' methods run on it too

@@ -153,4 +153,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX valuations_taken_at ON valuations(taken_at);
     """,
+    # v8: commands from the control surface (bot.journal_control): pause, resume, rebalance
+    # now, cancel; who sent them (api, telegram, cli) and what they did.
+    """
+    CREATE TABLE commands (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        command TEXT NOT NULL,           -- pause | resume | rebalance_now | cancel
+        source TEXT NOT NULL,            -- api | telegram | cli
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    """,
 )

@@ -30,6 +30,7 @@ from bot.execution.reports import LegReport, RebalanceReport
 from bot.journal import Journal
 from bot.journal_rows import RebalanceRow
 from bot.report_glide import render_glide
+from bot.runtime.control import PAUSE_KEY
 from bot.runtime.glide import recorded_path
 
 
@@ -306,6 +307,7 @@ def status_dict(portfolio: PortfolioSpec, journal: Journal) -> dict[str, Any]:
         "targets": targets,
         "positions": positions,
         "halted": journal.active_halt(),
+        "paused": journal.get_meta(PAUSE_KEY) or None,
         "last_rebalance": None if not last else _history_row(last[0]),
         "glide": recorded_path(journal),
     }
@@ -347,6 +349,8 @@ def render_status(data: dict[str, Any], console: Console) -> None:
         if halted
         else "[green]Trading enabled[/] (not halted)"
     )
+    if data.get("paused"):
+        console.print(f"[bold yellow]PAUSED[/]: {data['paused']}  (rebalance-bot resume ends it)")
     render_glide(data.get("glide"), console)
     targets = data["targets"]
     where = " ".join(x for x in (targets["source"], targets["origin"]) if x)

@@ -54,6 +54,8 @@ from bot.observability import get_logger
 log = get_logger("bot.execution")
 
 
+# Why a rebalance stopped when the daemon itself is stopping (a signal, a journal failure).
+STOP_REASON = "the bot was asked to stop"
 CANCEL_ATTEMPTS = 5
 
 
@@ -104,10 +106,18 @@ class Executor:
         self.book_depth = book_depth
         self.progress = progress
         self._stopping = False
+        self.stop_reason = STOP_REASON
 
-    def stop(self) -> None:
-        """Place no new child; the current one is cancelled at its next check."""
+    def stop(self, reason: str = "") -> None:
+        """Place no new child; the current one is cancelled at its next check. `reason`: why
+        (a cancel from the control surface, say); the daemon stopping gives none."""
         self._stopping = True
+        self.stop_reason = reason or STOP_REASON
+
+    def resume(self) -> None:
+        """After a cancelled rebalance: children may be placed again."""
+        self._stopping = False
+        self.stop_reason = STOP_REASON
 
     @property
     def stopping(self) -> bool:

@@ -41,6 +41,7 @@ from bot.notify import (
     started_summary,
 )
 from bot.observability import get_logger
+from bot.runtime.control import Control
 from bot.runtime.flows import FlowWatch
 from bot.runtime.identity import check_new_journal, foreign_orders, is_new
 from bot.runtime.killswitch import RiskGuard
@@ -123,6 +124,7 @@ class Daemon:
         self.unconfirmed: str | None = None  # why the last poll's prices are not yet confirmed
         self._checked_at: float | None = None  # the last poll the risk checks saw
         self._last_rebalance: float | None = None
+        self.control = Control(self.journal, self.clock, self.executor)  # API, Telegram
 
     def request_stop(self, reason: str = "signal") -> None:
         """Place no new order, cancel ours, end the run: `reason` is kept (SIGINT, SIGTERM)."""
@@ -184,13 +186,16 @@ class Daemon:
                 first = False
                 waits = waits + 1 if result.waiting else 0
                 scheduled = self._scheduled_due(scripted)
+                asked = self.control.asked  # rebalance now, from the API or Telegram
                 if (
                     valuation is not None
                     and result.halted is None
-                    and (valuation.needs_rebalance or scheduled or self.rebalancer.raising)
+                    and (valuation.needs_rebalance or scheduled or asked or self.rebalancer.raising)
+                    and self._unpaused()
                     and self._cooled_down(scripted)
                 ):
                     rounds += 1
+                    scheduled = scheduled or self.control.take_rebalance_request() is not None
                     if scheduled:
                         self._last_scheduled = self.clock.time()
                         log.info("scheduled_rebalance", schedule=str(self.schedule))
@@ -360,10 +365,15 @@ class Daemon:
                 self._halt(result, foreign)
                 return
             async with self._heartbeat():
-                report = await self.rebalancer.run(
-                    veto=lambda plan: self.guard.check_plan(plan, self.clock.time()),
-                    scheduled=scheduled,
-                )
+                self.control.started()
+                report = None
+                try:
+                    report = await self.rebalancer.run(
+                        veto=lambda plan: self.guard.check_plan(plan, self.clock.time()),
+                        scheduled=scheduled,
+                    )
+                finally:
+                    self.control.finished(report, resume=not self._stop.is_set())
         except AuthFailed:
             raise
         except UnknownFeeError as exc:  # needs a person: the fee rates to use
@@ -416,6 +426,11 @@ class Daemon:
             self._notices.add(task)
             task.add_done_callback(self._notices.discard)
 
+    def _unpaused(self) -> bool:
+        if (paused := self.control.paused) is not None:
+            log.info("paused", reason=paused, hint="resume (API, Telegram or the CLI) ends it")
+        return paused is None
+
     def _cooled_down(self, scripted: bool) -> bool:
         if scripted or self._last_rebalance is None:
             return True
@@ -447,9 +462,11 @@ class Daemon:
         """Sleep on the backend's clock, waking early when a stop is requested."""
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
         stopper = asyncio.ensure_future(self._stop.wait())
-        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (sleeper, stopper):
+        waker = asyncio.ensure_future(self.control.wake.wait())  # a command to act on now
+        await asyncio.wait({sleeper, stopper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (sleeper, stopper, waker):
             task.cancel()
+        self.control.wake.clear()
 
     async def _cancel_open_orders(self) -> None:
         """Cancel every open order of this bot instance (ours by client id prefix). A journal

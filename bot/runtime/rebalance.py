@@ -235,7 +235,7 @@ class Rebalancer:
                     )
                     if executor.stopping and report.status is RebalanceStatus.DONE:
                         report.status = RebalanceStatus.STOPPED
-                        report.reason = "the bot was asked to stop"
+                        report.reason = executor.stop_reason
                     elif (
                         result.outcome is not LegOutcome.DONE
                         and report.status is RebalanceStatus.DONE

@@ -24,6 +24,7 @@ import math
 import os
 import re
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -67,6 +68,9 @@ log = get_logger("bot.wiring")
 SIM_REQUESTS_PER_SECOND = 1_000_000.0
 
 Progress = Callable[[LegReport], None]
+# What runs beside the daemon (the REST API, Telegram commands): entered with the settings and
+# the built daemon, left when the daemon's run ends.
+Services = Callable[[Settings, Daemon], AbstractAsyncContextManager[None]]
 
 
 @dataclass
@@ -445,13 +449,16 @@ async def run_bot(
     progress: Progress | None = None,
     new_journal: bool = False,
     on_report: Callable[[RebalanceReport], None] | None = None,
+    services: Services | None = None,
 ) -> RunResult:
     """Build everything, run the daemon (signals handled unless scripted), close everything.
-    The journal's lock is held throughout: a second bot on the same journal stops at once."""
+    The journal's lock is held throughout: a second bot on the same journal stops at once.
+    `services`: what runs beside the daemon while it runs (the REST API, Telegram commands),
+    entered once the daemon is built and left when it ends."""
     lock = JournalLock(journal_path(settings)).acquire()
     try:
         return await _run_locked(
-            settings, once, until_balanced, live, progress, new_journal, on_report
+            settings, once, until_balanced, live, progress, new_journal, on_report, services
         )
     finally:
         lock.release()
@@ -465,6 +472,7 @@ async def _run_locked(
     progress: Progress | None,
     new_journal: bool,
     on_report: Callable[[RebalanceReport], None] | None = None,
+    services: Services | None = None,
 ) -> RunResult:
     settings = await with_url_targets(settings)  # a URL source answers before anything starts
     backend = build_backend(settings, live_confirmed=live)
@@ -496,7 +504,10 @@ async def _run_locked(
             on_report=on_report,
         )
         daemon.install_signal_handlers()  # SIGTERM and SIGINT stop every run the same way
-        return await daemon.run(once=once, until_balanced=until_balanced)
+        if services is None:
+            return await daemon.run(once=once, until_balanced=until_balanced)
+        async with services(settings, daemon):
+            return await daemon.run(once=once, until_balanced=until_balanced)
     finally:
         if lag is not None:
             lag.cancel()

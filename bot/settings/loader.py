@@ -232,6 +232,15 @@ def _secrets_in_file(data: dict[str, Any]) -> list[str]:
                     f"notify.{key}: secrets are never read from the config file; set"
                     f" {ENV_PREFIX}NOTIFY__{key.upper()} in the environment"
                 )
+    api = data.get("api")
+    if isinstance(api, dict):
+        for key in ("token", "token_file"):
+            if key in api:
+                api.pop(key)
+                problems.append(
+                    f"api.{key}: secrets are never read from the config file; set"
+                    f" {ENV_PREFIX}API__TOKEN or {ENV_PREFIX}API__TOKEN_FILE in the environment"
+                )
     exchange = data.get("exchange")
     if not isinstance(exchange, dict):
         return problems

@@ -49,6 +49,7 @@ from bot.settings.fields import (
     read_secret_file,
     weights_total,
 )
+from bot.settings.surface import ApiSettings, TelegramSettings
 
 # Sizes in money: up to a thousand trillion units of the quote.
 MAX_MONEY = "1e15"
@@ -416,6 +417,8 @@ class Settings(BaseModel):
     log: LogSettings = LogSettings()
     metrics: MetricsSettings = MetricsSettings()
     notify: NotifySettings = NotifySettings()
+    api: ApiSettings = ApiSettings()
+    telegram: TelegramSettings = TelegramSettings()
     # The folder of the config file: relative paths in it are resolved from there.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -424,6 +427,15 @@ class Settings(BaseModel):
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.base_dir / path
+
+    @model_validator(mode="after")
+    def _telegram_commands_have_a_bot(self) -> Settings:
+        if self.telegram.commands and self.notify.telegram_token is None:
+            raise ValueError(
+                "telegram.commands needs the bot: set REBALANCE_NOTIFY__TELEGRAM_TOKEN in the"
+                " environment and notify.telegram_chat_id"
+            )
+        return self
 
     @model_validator(mode="after")
     def _bands_fit_portfolio(self) -> Settings:

@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "bot.journal_lock",
             "bot.journal_valuations",
             "bot.journal_traded",
+            "bot.journal_control",
         ),
     ),
     ("execution", ("bot.execution",)),
