@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from bot import __version__
+from bot.cli_plan import render_path, with_glide  # glide caps: the plan along their path
 from bot.errors import BotError, ConfigError, JournalError, JournalIdentityError
 from bot.execution.reports import RebalanceReport
 from bot.journal import Journal
@@ -196,16 +197,18 @@ def plan(
         settings = asyncio.run(with_url_targets(settings))  # a targets_url source answers first
         snap = load_snapshot(snapshot) if snapshot else asyncio.run(read_snapshot(settings))
         result = plan_from_snapshot(settings.portfolio_spec(), settings.rebalance.policy(), snap)
+        result, glide = asyncio.run(with_glide(settings, snap, result, snapshot is None))
     except ConfigError as exc:
         _fail(exc.problems)
     except BotError as exc:
         _fail([str(exc)])
     log.debug("plan_made", legs=len(result.legs), dust=len(result.dust))
     if as_json:
-        json.dump(plan_to_dict(result, snap.taken_at), sys.stdout, indent=2)
+        json.dump({**plan_to_dict(result, snap.taken_at), **glide}, sys.stdout, indent=2)
         print()
     else:
         render_plan(result, _out(wide), snap.taken_at)
+        render_path(glide, _out(wide))
 
 
 @app.command()

@@ -11,11 +11,13 @@ from rich.console import Console
 from rich.table import Table
 
 
-def render_glide(data: dict[str, Any] | None, console: Console) -> None:
-    """Nothing when no cap holds an asset back."""
+def render_glide(data: dict[str, Any] | None, console: Console, *, reason: bool = True) -> None:
+    """Nothing when no cap holds an asset back. `reason`: the path's one line above the table
+    (`plan` has it among the plan's notes already)."""
     if not data or not data.get("gliding"):
         return
-    console.print(f"[yellow]{data['reason']}[/]")
+    if reason:
+        console.print(f"[yellow]{data['reason']}[/]")
     table = Table(title=f"Glide path (as of {data['at']})", box=box.SIMPLE)
     for name in ("asset", "now", "final", "cap/day", "done by"):
         table.add_column(name, justify="left" if name == "asset" else "right")

@@ -107,8 +107,15 @@ def record_path(journal: Journal, path: GlidePath, at: float) -> None:
 
 
 def recorded_path(journal: Journal) -> dict[str, Any] | None:
+    """The path `status` shows: the last one recorded, until a rebalance made on it ends with
+    every asset inside its final band (the daemon trades no more then: the path is over, even
+    when its last plan was still held short of the final targets)."""
     text = journal.get_meta(META_KEY)
     if not text:
         return None
     data: dict[str, Any] = json.loads(text)
+    last = journal.rebalances(1)
+    ended_in_band = bool(last and last[0].finished_at and last[0].report.get("in_band_after"))
+    if ended_in_band and last[0].started_at >= datetime.fromisoformat(data["at"]).timestamp():
+        return None
     return data

@@ -45,7 +45,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "reporting",
         ("bot.report", "bot.report_performance", "bot.report_glide", "bot.report_raise"),
     ),
-    ("cli", ("bot.cli", "bot.cli_raise", "bot.__main__")),
+    ("cli", ("bot.cli", "bot.cli_raise", "bot.cli_plan", "bot.__main__")),
 ]
 
 # Within a layer, some neighbours stay apart: the simulator is a stand-in for an exchange and knows
