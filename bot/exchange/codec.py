@@ -277,3 +277,66 @@ def flow_from_ccxt(raw: Mapping[str, Any], kind: FlowKind) -> Flow:
         timestamp_ms=_int(raw.get("timestamp")),
         txid=raw.get("txid"),
     )
+
+
+# Transfers and ledger entries name flows of their own: their ids get a prefix so that they never
+# meet a deposit's or a withdrawal's id in the journal (`Flow.key` is kind and id).
+TRANSFER_PREFIX = "transfer:"
+LEDGER_PREFIX = "ledger:"
+
+
+def _settled(raw: Mapping[str, Any]) -> FlowStatus:
+    """A transfer's or a ledger entry's status; none reported is done: such a record is a
+    balance change made (OKX's bills carry no state)."""
+    status = raw.get("status")
+    return FlowStatus.OK if status is None else _FLOW_STATUS.get(str(status), FlowStatus.OTHER)
+
+
+def flow_from_transfer(raw: Mapping[str, Any], trading_accounts: Iterable[str]) -> Flow | None:
+    """A ccxt transfer structure (fetch_transfers) as a `Flow` of the trading account: into it a
+    deposit, out of it a withdrawal; None for a transfer between two other accounts."""
+    accounts = set(trading_accounts)
+    into, out = raw.get("toAccount") in accounts, raw.get("fromAccount") in accounts
+    if into == out:
+        return None
+    return Flow(
+        id=TRANSFER_PREFIX + str(raw["id"]),
+        kind=FlowKind.DEPOSIT if into else FlowKind.WITHDRAWAL,
+        asset=str(raw["currency"]),
+        amount=abs(dec(raw["amount"])),
+        status=_settled(raw),
+        timestamp_ms=_int(raw.get("timestamp")),
+    )
+
+
+def flow_from_ledger(
+    raw: Mapping[str, Any],
+    *,
+    deposits: bool,
+    transfers: bool,
+    trading_accounts: Iterable[str] = (),
+) -> Flow | None:
+    """A ccxt ledger entry (fetch_ledger, the trading account's) as a `Flow`, or None for what
+    is not one: a trade, a fee, a rebate, an entry of another account, and the deposits,
+    withdrawals or transfers the profile does not read from the ledger. What comes in is a
+    deposit, what goes out a withdrawal (a withdrawal refunded comes in), by the entry's
+    direction or its amount's sign; the fee counts only in the entry's own asset."""
+    kind = raw.get("type")
+    wanted = (deposits and kind in ("deposit", "withdrawal")) or (transfers and kind == "transfer")
+    accounts = tuple(trading_accounts)
+    if not wanted or (accounts and raw.get("account") not in (None, *accounts)):
+        return None
+    asset, amount = str(raw["currency"]), dec(raw["amount"])
+    incoming = raw.get("direction") == "in" if raw.get("direction") else amount > 0
+    fee = raw.get("fee") or {}
+    cost = fee.get("cost")
+    charged = cost is not None and fee.get("currency") in (None, asset)
+    return Flow(
+        id=(TRANSFER_PREFIX if kind == "transfer" else LEDGER_PREFIX) + str(raw["id"]),
+        kind=FlowKind.DEPOSIT if incoming else FlowKind.WITHDRAWAL,
+        asset=asset,
+        amount=abs(amount),
+        status=_settled(raw),
+        fee=abs(dec(cost)) if charged else ZERO,
+        timestamp_ms=_int(raw.get("timestamp")),
+    )

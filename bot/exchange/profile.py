@@ -184,6 +184,25 @@ class ExchangeProfile:
     flows: bool = False
     flows_page: int = 500
     flows_offset_param: str | None = None
+    # Where the trading account's own deposits and withdrawals are read (with `flows`):
+    # "deposits" (fetch_deposits and fetch_withdrawals), "ledger" (fetch_ledger's deposit and
+    # withdrawal entries, where the exchange has no such calls) or "none" (they land in, and
+    # leave from, another account, a funding account: only transfers move the trading balance,
+    # so a deposit is counted once, by its transfer).
+    flows_source: str = "deposits"
+    # How transfers between the account's own wallets are read: None (not read),
+    # "fetch_transfers" (ccxt's transfer structures: fromAccount, toAccount) or "fetch_ledger"
+    # (the trading account's ledger: its transfer entries, in or out). A transfer into the
+    # trading account is a deposit, out of it a withdrawal; trades and fees are never flows.
+    transfers: str | None = None
+    # ccxt's names of the account the bot trades from (OKX: trading), as transfers name it.
+    trading_accounts: tuple[str, ...] = ()
+    # Params every transfer or ledger request carries (OKX's bills: type 1, transfers).
+    transfers_params: Mapping[str, Any] = field(default_factory=dict)
+    # Lists served newest first, paged by cursor: the params key of the next page and the field
+    # of the raw entry (`info`) that starts it, read from the oldest entry that carries it (OKX:
+    # after, billId). None: pages by offset or time as above.
+    flows_cursor: tuple[str, str] | None = None
     # How the exchange tells what the API key may do (trade, withdraw): `check-config --online`
     # asks; None where the exchange has no such call.
     key_permissions: KeyPermissionsCall | None = None
@@ -205,6 +224,10 @@ class ExchangeProfile:
     def __post_init__(self) -> None:
         if self.fees_in not in ("received", "quote"):
             raise ValueError(f"{self.id}: fees_in must be 'received' or 'quote'")
+        if self.flows_source not in ("deposits", "ledger", "none"):
+            raise ValueError(f"{self.id}: flows_source must be 'deposits', 'ledger' or 'none'")
+        if self.transfers not in (None, "fetch_transfers", "fetch_ledger"):
+            raise ValueError(f"{self.id}: transfers must be 'fetch_transfers' or 'fetch_ledger'")
 
     def book_depth(self, depth: int | None) -> int | None:
         """The depth to ask the exchange for, to get at least `depth` levels."""

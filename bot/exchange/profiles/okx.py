@@ -94,6 +94,20 @@ PROFILE = ExchangeProfile(
     # Demo trading is the live host with the header x-simulated-trading: 1, which ccxt sets in
     # okx.set_sandbox_mode (#overview-demo-trading-services).
     demo_via_sandbox=True,
+    # Deposits land in the funding account and withdrawals leave from it (#funding-account-rest-
+    # api-get-deposit-history: "the funding account"); the bot trades from the trading account
+    # (GET /api/v5/account/balance), which only a transfer moves: okx.fetch_transfers reads them
+    # from GET /api/v5/account/bills-archive?type=1 (#trading-account-rest-api-get-bills-details-
+    # last-3-months: from / to "6" funding, "18" trading, okx options accountsById; begin; at
+    # most 100 a page, newest first, `after` a billId for the older ones). A deposit then
+    # transferred counts once, by its transfer. Off until the venue fake (tests/venues/okx.py)
+    # answers bills-archive: the settings below are tested in tests/venues/test_flows_ledger.py.
+    flows=False,
+    flows_source="none",
+    transfers="fetch_transfers",
+    trading_accounts=("trading",),
+    flows_page=100,
+    flows_cursor=("after", "billId"),
     # GET /api/v5/account/config (#trading-account-rest-api-get-account-configuration):
     # data[0].perm is "read_only", "trade" and "withdraw", comma-separated.
     key_permissions=KeyPermissionsCall(
