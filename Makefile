@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 BENCHSTAMP := $(VENV)/.installed-bench
 
-.PHONY: demo demo-http test lint lint-docker typecheck unit bench clean
+.PHONY: demo demo-http test lint lint-docker typecheck unit bench clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,11 @@ lint-docker: $(DEVSTAMP)
 typecheck: $(DEVSTAMP)
 	$(BIN)/mypy --strict bot
 
-unit: $(DEVSTAMP)
+# Debian's chromium for the dashboard's browser tests (tests/browser/), when it is missing.
+browser-deps:
+	bash .ci/browser-deps
+
+unit: $(DEVSTAMP) browser-deps
 	$(BIN)/pytest
 
 test: lint lint-docker typecheck unit

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from bot import __version__
+from bot.api.serve import control_services
 from bot.cli_plan import render_path, with_glide  # glide caps: the plan along their path
 from bot.errors import BotError, ConfigError, JournalError, JournalIdentityError
 from bot.execution.reports import RebalanceReport
@@ -261,6 +262,7 @@ def run(
                 progress=view,
                 new_journal=new_journal,
                 on_report=reported,
+                services=control_services,
             )
         )
     except ConfigError as exc:

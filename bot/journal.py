@@ -47,6 +47,7 @@ from bot.journal_rows import (
     rebalance_row,
 )
 from bot.journal_schema import MIGRATIONS
+from bot.journal_snapshots import SnapshotsJournal
 from bot.journal_targets import TargetsJournal
 from bot.journal_traded import TradedJournal
 from bot.journal_valuations import ValuationsJournal
@@ -70,7 +71,7 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class Journal(TargetsJournal, ValuationsJournal, TradedJournal, ControlJournal):
+class Journal(TargetsJournal, ValuationsJournal, TradedJournal, ControlJournal, SnapshotsJournal):
     """One SQLite file; every write is its own committed transaction."""
 
     _db: sqlite3.Connection  # the mixins' methods run on it too

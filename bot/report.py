@@ -308,13 +308,13 @@ def status_dict(portfolio: PortfolioSpec, journal: Journal) -> dict[str, Any]:
         "positions": positions,
         "halted": journal.active_halt(),
         "paused": journal.get_meta(PAUSE_KEY) or None,
-        "last_rebalance": None if not last else _history_row(last[0]),
+        "last_rebalance": None if not last else history_row(last[0]),
         "glide": recorded_path(journal),
     }
 
 
 def history_rows(journal: Journal, limit: int) -> list[dict[str, Any]]:
-    return [_history_row(r) for r in journal.rebalances(limit)]
+    return [history_row(r) for r in journal.rebalances(limit)]
 
 
 def _when(ts: float | None) -> str | None:
@@ -323,7 +323,7 @@ def _when(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def _history_row(row: RebalanceRow) -> dict[str, Any]:
+def history_row(row: RebalanceRow) -> dict[str, Any]:
     report = row.report
     return {
         "id": row.id,

@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "bot.journal_valuations",
             "bot.journal_traded",
             "bot.journal_control",
+            "bot.journal_snapshots",
         ),
     ),
     ("execution", ("bot.execution",)),
@@ -45,6 +46,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "reporting",
         ("bot.report", "bot.report_performance", "bot.report_glide", "bot.report_raise"),
     ),
+    ("control surface", ("bot.api",)),
     ("cli", ("bot.cli", "bot.cli_raise", "bot.cli_plan", "bot.__main__")),
 ]
 

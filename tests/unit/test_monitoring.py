@@ -431,7 +431,10 @@ def test_bot_and_sim_keep_their_setup() -> None:
     assert bot["image"] == sim["image"] == "rebalance-bot:local"
     assert bot["build"] == "."
     assert bot["env_file"] == ".env"
-    assert bot["ports"] == ["127.0.0.1:${METRICS_PORT:-9108}:9108"]
+    assert bot["ports"] == [
+        "127.0.0.1:${METRICS_PORT:-9108}:9108",
+        "127.0.0.1:${API_PORT:-8088}:8088",
+    ]
     assert bot["volumes"] == [
         "journal:/data",
         "${BOT_CONFIG:-./config/docker-demo.toml}:/config/bot.toml:ro",
@@ -463,7 +466,7 @@ def test_prometheus_scrapes_the_port_the_bot_listens_on() -> None:
         assert metrics["enabled"] is True
         assert metrics["host"] == "0.0.0.0", name  # reachable from the prometheus container
         assert metrics["port"] == int(port), f"config/{name} listens on {metrics['port']}"
-    (published,) = load_yaml(COMPOSE.read_text())["services"]["bot"]["ports"]
+    published = load_yaml(COMPOSE.read_text())["services"]["bot"]["ports"][0]
     assert published.rsplit(":", 1)[1] == port  # the container side of the bot's mapping
     # the dashboard's `up` panels ask for this job
     for _, expr, _ in expressions(dashboard()):
