@@ -142,7 +142,7 @@ async def _no_sleep(seconds: float) -> None:
 
 # OKX's profile with its flows read (the profile ships them off until tests/venues/okx.py
 # answers bills-archive, which the daemon tests there would otherwise wait on).
-OKX = replace(profile_for("okx"), flows=True)
+OKX = profile_for("okx")
 _OPEN: list[Gateway] = []
 
 

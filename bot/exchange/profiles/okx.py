@@ -100,9 +100,8 @@ PROFILE = ExchangeProfile(
     # from GET /api/v5/account/bills-archive?type=1 (#trading-account-rest-api-get-bills-details-
     # last-3-months: from / to "6" funding, "18" trading, okx options accountsById; begin; at
     # most 100 a page, newest first, `after` a billId for the older ones). A deposit then
-    # transferred counts once, by its transfer. Off until the venue fake (tests/venues/okx.py)
-    # answers bills-archive: the settings below are tested in tests/venues/test_flows_ledger.py.
-    flows=False,
+    # transferred counts once, by its transfer (tested in tests/venues/test_flows_ledger.py).
+    flows=True,
     flows_source="none",
     transfers="fetch_transfers",
     trading_accounts=("trading",),
