@@ -329,10 +329,14 @@ class Executor:
         order = order.reported(placed)
         self.recorder.child_state(order, placed)
         report.order_ids.add(placed.exchange_id)
+        placed_ms = placed.timestamp_ms  # when the exchange took it: its trades are all later
         if not order.state.is_final:
             order, placed = await self._wait(market, order, placed)
         report.order_filled[placed.exchange_id] = placed.filled
-        report.order_times.append(placed.timestamp_ms)
+        # The placing reply's time, not the last one's: a cancel reply is stamped with the
+        # cancel (Binance's transactTime), after trades the leg's read must still find.
+        stamps = [t for t in (placed_ms, placed.timestamp_ms) if t is not None]
+        report.order_times.append(min(stamps) if stamps else None)
         report.filled += placed.filled
         report.cost += placed.cost
         report.children_filled += placed.filled > 0

@@ -266,7 +266,12 @@ class SimAccountApi(Generic[E]):
         late = self._late_error("cancel_order")
         if late is not None:
             raise late
-        return structures.order_dict(order, number=self._number())
+        # As ccxt reads Binance's cancel reply: it has no `time`, so the order's timestamp is the
+        # cancel's `transactTime`, not when the order was placed.
+        reply = structures.order_dict(order, number=self._number())
+        reply["timestamp"] = self.engine.now_ms
+        reply["datetime"] = structures.iso8601(self.engine.now_ms)
+        return reply
 
     async def fetch_order(
         self, id: str | None, symbol: str | None = None, params: Params = None

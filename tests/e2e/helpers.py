@@ -178,7 +178,16 @@ def check_exchange_against_journal(front: BinanceFront, journal: Path) -> None:
         ).fetchall()
     finally:
         db.close()
-    assert {(r[0], r[1]) for r in fills} == set(trades), "the journal's fills are the exchange's"
+    journal_only = {(r[0], r[1]) for r in fills} - set(trades)
+    exchange_only = {
+        key: (t.order_id, t.amount, t.price)
+        for key, t in trades.items()
+        if key not in {(r[0], r[1]) for r in fills}
+    }
+    assert not journal_only and not exchange_only, (
+        f"the journal's fills are the exchange's: only in the journal {journal_only}, "
+        f"only on the exchange {exchange_only}"
+    )
     for trade_id, symbol, amount, price, fee, fee_currency in fills:
         t = trades[(trade_id, symbol)]
         assert (Decimal(amount), Decimal(price)) == (t.amount, t.price), (trade_id, symbol)

@@ -117,3 +117,20 @@ top_depth = 50
         assert D("0.73") < ratio < D("0.77"), ratio
     assert exchange.engine.account.total("BNB") < D(50)
     assert_fills_are_the_exchanges_trades(journal, exchange)
+
+
+async def test_trades_before_a_late_cancel_are_read_when_the_leg_ends(tmp_path: Path) -> None:
+    """A passive child fills in part, then rests for many seconds before its rest is cancelled.
+    The cancel reply is stamped with the cancel (Binance's transactTime, as ccxt reads it): the
+    leg's trades are read from when the child was placed, so its early fills are recorded when
+    the leg ends, with no reconciliation needed."""
+    extra = '[execution]\nstyle = "passive-then-take"\npassive_timeout = 30\nchild_timeout = 5'
+    settings = settings_for(tmp_path, extra)
+    daemon, exchange, journal = daemon_for(settings)
+    result = await daemon.run(once=True)
+    rested = [o for o in exchange.engine.all_orders() if o.post_only and o.filled > 0]
+    assert any(
+        o.trades and o.last_update_timestamp - o.trades[0].timestamp > 2000 for o in rested
+    )  # a child filled more than the read's margin before its last reply
+    assert all(leg.fees_settled for leg in result.reports[0].legs if leg.filled)
+    assert_fills_are_the_exchanges_trades(journal, exchange)
