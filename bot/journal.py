@@ -33,6 +33,7 @@ from bot.domain.slicing import Phase
 from bot.domain.status import LegOutcome, LegStatus, RebalanceStatus
 from bot.errors import JournalError
 from bot.journal_control import ControlJournal
+from bot.journal_derivatives import DerivativesJournal
 from bot.journal_rows import (
     FillRow,
     JournalOrder,
@@ -71,7 +72,14 @@ def _guarded(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class Journal(TargetsJournal, ValuationsJournal, TradedJournal, ControlJournal, SnapshotsJournal):
+class Journal(
+    TargetsJournal,
+    ValuationsJournal,
+    TradedJournal,
+    ControlJournal,
+    SnapshotsJournal,
+    DerivativesJournal,
+):
     """One SQLite file; every write is its own committed transaction."""
 
     _db: sqlite3.Connection  # the mixins' methods run on it too

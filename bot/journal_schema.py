@@ -164,4 +164,25 @@ MIGRATIONS: tuple[str, ...] = (
         detail TEXT NOT NULL DEFAULT ''
     );
     """,
+    # v9: perpetual futures (bot.journal_derivatives): funding paid and received, once per
+    # settlement; what the margin guard saw and did (a breach, a transfer, a reduction).
+    """
+    CREATE TABLE funding (
+        id TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        asset TEXT NOT NULL,
+        amount TEXT NOT NULL,            -- received +, paid -
+        ts_ms INTEGER NOT NULL,
+        recorded_at REAL NOT NULL,
+        PRIMARY KEY (id, symbol)
+    );
+    CREATE INDEX funding_ts ON funding(ts_ms);
+    CREATE TABLE margin_events (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,              -- breach | transfer | reduce | clear
+        symbol TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT ''  -- JSON: the figures behind it
+    );
+    """,
 )

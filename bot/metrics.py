@@ -22,7 +22,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,7 +43,10 @@ from bot.domain.status import RebalanceStatus
 from bot.observability import get_logger
 
 if TYPE_CHECKING:
+    from bot.domain.exposure import ExposureView
+    from bot.domain.margin import MarginHealth
     from bot.domain.portfolio import Valuation
+    from bot.domain.positions import FundingPayment, FuturesAccount
     from bot.execution.reports import RebalanceReport
 
 log = get_logger("bot.metrics")
@@ -188,6 +191,49 @@ class Metrics:
         self.halted_flag = Gauge(
             PREFIX + "halted", "1 while trading is halted, else 0.", registry=r
         )
+        # Perpetuals ([derivatives]): the margin guard's view and actions, funding.
+        self.liquidation_distance = Gauge(
+            PREFIX + "liquidation_distance",
+            "Distance of a position to its liquidation price, a fraction of the mark.",
+            ["symbol", "side"],
+            registry=r,
+        )
+        self.liquidation_floor = Gauge(
+            PREFIX + "liquidation_floor",
+            "The distance below which the margin guard acts, a fraction of the mark.",
+            ["symbol", "side"],
+            registry=r,
+        )
+        self.futures_leverage = Gauge(
+            PREFIX + "futures_leverage",
+            "Perpetual notional over the futures account's equity.",
+            registry=r,
+        )
+        self.portfolio_leverage = Gauge(
+            PREFIX + "portfolio_leverage",
+            "Gross exposure (spot and perpetuals) over the whole equity.",
+            registry=r,
+        )
+        self.margin_ratio = Gauge(
+            PREFIX + "margin_ratio",
+            "Maintenance margin over the futures account's margin balance.",
+            registry=r,
+        )
+        self.margin_breached = Gauge(
+            PREFIX + "margin_breached", "1 while a margin limit is broken, else 0.", registry=r
+        )
+        self.margin_actions = Counter(
+            PREFIX + "margin_actions",
+            "What the margin guard did: a collateral transfer or a reduce-only cut.",
+            ["action"],
+            registry=r,
+        )
+        self.funding_received = Counter(
+            PREFIX + "funding_received", "Funding received, in the asset.", ["asset"], registry=r
+        )
+        self.funding_paid = Counter(
+            PREFIX + "funding_paid", "Funding paid, in the asset.", ["asset"], registry=r
+        )
 
     # ---- what the daemon reports ----------------------------------------------------------
 
@@ -201,6 +247,33 @@ class Metrics:
             self.drift.labels(asset=p.asset).set(float(p.drift))
         self.last_poll_timestamp.set(now)
         self._last_poll = now
+
+    def observe_margin(
+        self, health: MarginHealth, view: ExposureView, account: FuturesAccount
+    ) -> None:
+        """A poll's margin health and leverage (`bot.runtime.perps`)."""
+        self.liquidation_distance.clear()
+        self.liquidation_floor.clear()
+        for p in health.positions:
+            labels = {"symbol": p.symbol, "side": p.side.value}
+            if p.distance is not None:
+                self.liquidation_distance.labels(**labels).set(float(p.distance))
+            self.liquidation_floor.labels(**labels).set(float(p.floor))
+        self.futures_leverage.set(float(view.futures_leverage))
+        self.portfolio_leverage.set(float(view.leverage))
+        if health.margin_ratio is not None:
+            self.margin_ratio.set(float(health.margin_ratio))
+        self.margin_breached.set(0 if health.ok else 1)
+
+    def margin_action(self, action: str) -> None:
+        self.margin_actions.labels(action=action).inc()
+
+    def funding(self, payments: Iterable[FundingPayment]) -> None:
+        for p in payments:
+            if p.amount > 0:
+                self.funding_received.labels(asset=p.asset).inc(float(p.amount))
+            elif p.amount < 0:
+                self.funding_paid.labels(asset=p.asset).inc(float(-p.amount))
 
     def heartbeat(self, now: float | None = None) -> None:
         """A rebalance is at work at `now`: the daemon is alive between two polls."""

@@ -30,6 +30,7 @@ from bot.execution.reports import LegReport, RebalanceReport
 from bot.journal import Journal
 from bot.journal_rows import RebalanceRow
 from bot.report_glide import render_glide
+from bot.report_perps import derivatives_dict, render_derivatives
 from bot.runtime.control import PAUSE_KEY
 from bot.runtime.glide import recorded_path
 
@@ -310,6 +311,7 @@ def status_dict(portfolio: PortfolioSpec, journal: Journal) -> dict[str, Any]:
         "paused": journal.get_meta(PAUSE_KEY) or None,
         "last_rebalance": None if not last else history_row(last[0]),
         "glide": recorded_path(journal),
+        "derivatives": derivatives_dict(journal),
     }
 
 
@@ -352,6 +354,7 @@ def render_status(data: dict[str, Any], console: Console) -> None:
     if data.get("paused"):
         console.print(f"[bold yellow]PAUSED[/]: {data['paused']}  (rebalance-bot resume ends it)")
     render_glide(data.get("glide"), console)
+    render_derivatives(data.get("derivatives"), console)
     targets = data["targets"]
     where = " ".join(x for x in (targets["source"], targets["origin"]) if x)
     since = f" since {targets['since']}" if targets["since"] else ""

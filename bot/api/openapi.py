@@ -98,6 +98,8 @@ STATUS = _obj(
         "paused": _str(True),
         "last_rebalance": {**HISTORY_ROW, "nullable": True},
         "glide": {"type": "object", "nullable": True},
+        # [derivatives]: positions, distance to liquidation, leverage, margin guard, funding
+        "derivatives": {"type": "object", "nullable": True},
         "running": {"type": "boolean"},
         "rebalance_asked": {"type": "boolean"},
         "mode": _str(),

@@ -86,9 +86,14 @@ class Market:
     # False when the exchange reported no fee rates for the market (the fees above are then 0,
     # and a plan that would trade on it is refused).
     fees_known: bool = True
+    # Perpetual futures: base units per contract (amounts are in contracts; 1 on Binance USD-M
+    # and Bybit linear). A spot market's is 1.
+    contract_size: Decimal = Decimal(1)
 
     def __post_init__(self) -> None:
         problems = []
+        if self.contract_size <= 0:
+            problems.append(f"contract_size must be > 0, got {self.contract_size}")
         if not self.base or not self.quote or self.base == self.quote:
             problems.append(f"base and quote must be two different assets, got {self.symbol!r}")
         if self.amount_step <= 0:

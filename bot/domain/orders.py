@@ -12,6 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bot.domain.market import ZERO, Side
+from bot.domain.positions import PositionSide
 from bot.errors import DomainError
 
 
@@ -44,6 +45,10 @@ class OrderRequest:
     price: Decimal
     time_in_force: TimeInForce = TimeInForce.GTC
     post_only: bool = False
+    # Perpetuals: `reduce_only` may only shrink the position (the exchange refuses one that would
+    # grow or flip it); `position_side` names which of a hedge-mode symbol's two positions.
+    reduce_only: bool = False
+    position_side: PositionSide | None = None
 
     def __post_init__(self) -> None:
         if self.amount <= 0:

@@ -26,6 +26,7 @@ from enum import StrEnum
 from bot.domain.cashflow import RebalanceMode, apply_mode, still_out
 from bot.domain.market import ONE, ZERO, Market, OrderBook, Side, bps
 from bot.domain.portfolio import Valuation
+from bot.domain.positions import PositionSide
 from bot.errors import UnknownFeeError
 
 # In band_edge mode an asset is moved this fraction of its half band width inside the edge, so fees
@@ -68,6 +69,10 @@ class Leg:
     est_cost_bps: Decimal
     est_cost: Decimal
     take_now_bps: Decimal | None
+    # A perpetual's leg: it may only shrink the position (`reduce_only`), or names which of a
+    # hedge-mode symbol's two positions it trades (`position_side`).
+    reduce_only: bool = False
+    position_side: PositionSide | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,14 @@ from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS, T
 from bot.domain.flows import Flow, FlowKind, FlowStatus
 from bot.domain.market import ZERO, Level, Market, OrderBook, Side
 from bot.domain.orders import FillReport, OrderReport, OrderStatus
+from bot.domain.positions import (
+    FundingPayment,
+    FundingRate,
+    FuturesAccount,
+    MarginMode,
+    Position,
+    PositionSide,
+)
 
 # ccxt's order statuses (and the British spelling some exchanges use) as ours.
 _STATUS = {
@@ -111,7 +119,19 @@ def market_from_ccxt(
         amount_digits=amount_digits,
         price_digits=price_digits,
         fees_known=maker is not None and taker is not None,
+        contract_size=opt_dec(raw.get("contractSize")) or Decimal(1),
     )
+
+
+def market_wanted(raw: Mapping[str, Any], contracts: bool) -> bool:
+    """Whether the bot trades on a ccxt market: an active spot market or, on a client for
+    perpetuals (`contracts`), an active linear perpetual settled in its quote (BTC/USDT:USDT)."""
+    if raw.get("active", True) is False:
+        return False
+    if not contracts:
+        return bool(raw.get("spot", True))
+    linear = bool(raw.get("swap")) and bool(raw.get("linear"))
+    return linear and raw.get("settle") is not None and raw.get("settle") == raw.get("quote")
 
 
 def book_from_ccxt(symbol: str, raw: Mapping[str, Any]) -> OrderBook:
@@ -339,4 +359,123 @@ def flow_from_ledger(
         status=_settled(raw),
         fee=abs(dec(cost)) if charged else ZERO,
         timestamp_ms=_int(raw.get("timestamp")),
+    )
+
+
+# ---- perpetuals ------------------------------------------------------------------------------
+
+
+def _reported(value: Any) -> Decimal | None:
+    """A figure the exchange reported: None when absent, empty or 0 (how exchanges say "none":
+    Binance's liquidationPrice "0", isolatedMargin "0" under cross margin, Bybit's liqPrice "")."""
+    if value is None or value == "":
+        return None
+    number = dec(value)
+    return None if number == 0 else number
+
+
+def position_from_ccxt(
+    raw: Mapping[str, Any], market: Mapping[str, Any], fields: Mapping[str, str]
+) -> Position | None:
+    """A ccxt position structure as a `Position`; None when it holds no contracts. `market` is
+    ccxt's market of its symbol (base, contract size); `fields` names the raw (`info`) fields
+    of `collateral` and `maintenance_margin`, read as the exchange reports them. A figure the
+    reply lacks is None, never estimated (ccxt's own estimates are not used)."""
+    contracts = abs(opt_dec(raw.get("contracts")) or ZERO)
+    if contracts == 0:
+        return None
+    info = raw.get("info") or {}
+    mode = raw.get("marginMode")
+    size = (
+        raw.get("contractSize")
+        if raw.get("contractSize") is not None
+        else market.get("contractSize")
+    )
+    return Position(
+        symbol=str(raw["symbol"]),
+        base=str(market["base"]),
+        side=PositionSide(raw["side"]),
+        contracts=contracts,
+        contract_size=dec(size),
+        entry_price=dec(raw["entryPrice"]),
+        mark_price=dec(raw["markPrice"]),
+        margin_mode=MarginMode(mode) if mode else MarginMode.CROSS,
+        hedged=raw.get("hedged") is True,
+        leverage=_reported(raw.get("leverage")),
+        collateral=_reported(info.get(fields["collateral"])) if "collateral" in fields else None,
+        maintenance_margin=_reported(info.get(fields["maintenance_margin"]))
+        if "maintenance_margin" in fields
+        else None,
+        liquidation_price=_reported(raw.get("liquidationPrice")),
+        unrealized_pnl=opt_dec(raw.get("unrealizedPnl")),
+    )
+
+
+def _walk(data: Any, path: Iterable[str | int]) -> Any:
+    for key in path:
+        if isinstance(key, int):
+            data = data[key] if isinstance(data, list) and len(data) > key else None
+        else:
+            data = data.get(key) if isinstance(data, Mapping) else None
+    return data
+
+
+def futures_account_from_ccxt(
+    raw: Mapping[str, Any],
+    asset: str,
+    entries: Iterable[str | int],
+    asset_key: str,
+    names: tuple[str, str, str | None],
+) -> FuturesAccount:
+    """The futures wallet of `asset` from a ccxt balance reply: the raw (`info`) entry at
+    `entries` whose `asset_key` is `asset`, its (wallet, equity, free) fields by `names`; free
+    None: ccxt's unified `free[asset]` (0 when below 0: nothing may be moved out). An asset the
+    wallet does not list is held at 0."""
+    wallet_key, equity_key, free_key = names
+    listed = _walk(raw.get("info") or {}, entries)
+    if not isinstance(listed, list):
+        raise ValueError(f"no asset list at {list(entries)} in the balance reply")
+    entry = next((e for e in listed if isinstance(e, Mapping) and e.get(asset_key) == asset), None)
+    if entry is None:
+        return FuturesAccount(asset, ZERO, ZERO, ZERO)
+    if free_key is not None:
+        free = dec(entry[free_key])
+    else:
+        free = opt_dec((raw.get("free") or {}).get(asset)) or ZERO
+    return FuturesAccount(
+        asset=asset,
+        wallet=dec(entry[wallet_key]),
+        equity=dec(entry[equity_key]),
+        free=max(free, ZERO),
+    )
+
+
+def funding_rate_from_ccxt(raw: Mapping[str, Any], default_hours: Decimal) -> FundingRate:
+    """A ccxt funding-rate structure; its interval ("8h") where ccxt reports one, else
+    `default_hours` (the exchange's documented default)."""
+    interval = raw.get("interval")
+    hours = dec(str(interval).removesuffix("h")) if interval else default_hours
+    return FundingRate(
+        symbol=str(raw["symbol"]),
+        rate=dec(raw["fundingRate"]),
+        mark_price=dec(raw["markPrice"]),
+        index_price=opt_dec(raw.get("indexPrice")),
+        next_funding=_int(raw.get("fundingTimestamp") or raw.get("nextFundingTimestamp")),
+        interval_hours=hours,
+    )
+
+
+def funding_payment_from_ccxt(raw: Mapping[str, Any], paid_positive: bool) -> FundingPayment:
+    """A ccxt funding-history entry: received +, paid -. `paid_positive`: the exchange reports
+    a payment made as a positive amount (Bybit's execFee), so the sign is turned."""
+    amount = dec(raw["amount"])
+    stamp = _int(raw.get("timestamp"))
+    if stamp is None:
+        raise ValueError(f"funding entry {raw.get('id')!r} has no time")
+    return FundingPayment(
+        id=str(raw["id"]),
+        symbol=str(raw["symbol"]),
+        asset=str(raw["code"]),
+        amount=-amount if paid_positive else amount,
+        timestamp=stamp,
     )

@@ -21,7 +21,7 @@ import ccxt.async_support as ccxt_async
 
 from bot.errors import ConfigError
 from bot.exchange.profile import ApiUrlLayout, ExchangeProfile
-from bot.exchange.profiles import profiles
+from bot.exchange.profiles import profile_for, profiles
 
 
 def ccxt_client(
@@ -72,12 +72,16 @@ def with_user_options(profile: ExchangeProfile, options: Mapping[str, Any]) -> E
     return replace(profile, receive_window=window)
 
 
-def enable_sandbox(exchange: Any) -> None:
-    """Switch a ccxt exchange to its sandbox, or refuse clearly when it has none.
+def enable_sandbox(exchange: Any, profile: ExchangeProfile | None = None) -> None:
+    """Switch a ccxt exchange to its sandbox, or refuse clearly when it has none or when its
+    profile says ccxt's sandbox must not be used (`sandbox_refused`: Binance USD-M).
 
     ccxt raises a bare Python error (not a ccxt one) for several exchanges without a sandbox, so
     the test URLs are checked first.
     """
+    refused = (profile or profile_for(str(getattr(exchange, "id", "")))).sandbox_refused
+    if refused is not None:
+        raise ConfigError([f"exchange.mode: {refused}"])
     if not (getattr(exchange, "urls", None) or {}).get("test"):
         raise ConfigError(
             [

@@ -43,11 +43,13 @@ from bot.exchange.codec import (
     book_from_ccxt,
     fill_from_ccxt,
     market_from_ccxt,
+    market_wanted,
     opt_dec,
     order_from_ccxt,
     to_text,
     top_from_ticker,
 )
+from bot.exchange.derivatives import DerivativesApi, order_params
 from bot.exchange.flows import FlowsApi
 from bot.exchange.profile import ExchangeProfile
 from bot.exchange.profiles import profile_for
@@ -62,9 +64,9 @@ TOP_DEPTH = 5
 SCAN_CLOSED = 100
 
 
-class Gateway(FlowsApi):
+class Gateway(FlowsApi, DerivativesApi):
     """Typed, paced, retried access to one exchange account: its markets, balances, books,
-    orders and external flows (`flows.FlowsApi`) as domain values."""
+    orders, external flows (`flows.FlowsApi`) and perpetuals (`derivatives.DerivativesApi`)."""
 
     def __init__(
         self,
@@ -102,18 +104,15 @@ class Gateway(FlowsApi):
     # -- reading --------------------------------------------------------------------------------
 
     async def load_markets(self) -> dict[str, Market]:
-        """The active spot markets. Where ccxt reports no fee rates for a market, or reports only
-        the exchange's base tier (the profile's `account_fees`), the account's are read
-        (`fetch_trading_fees`, where the exchange has it), else the configured ones (`fee_rates`);
-        still unknown, the market is marked so and no plan trades on it."""
+        """The active spot markets (a perp client's: its linear perpetuals). Where ccxt reports
+        no fee rates for a market, or only the exchange's base tier (the profile's
+        `account_fees`), the account's are read (`fetch_trading_fees`, where the exchange has
+        it), else the configured ones (`fee_rates`); still unknown, the market is marked so and
+        no plan trades on it."""
         raw = await self._call("load_markets")
         mode = int(getattr(self.exchange, "precisionMode", ccxt.TICK_SIZE))
         defaults = (getattr(self.exchange, "fees", None) or {}).get("trading", {})
-        wanted = {
-            s: m
-            for s, m in raw.items()
-            if m.get("spot", True) and m.get("active", True) is not False
-        }
+        wanted = {s: m for s, m in raw.items() if market_wanted(m, self.profile.contracts)}
         unknown = [
             s for s, m in wanted.items() if m.get("maker", 0) is None or m.get("taker", 0) is None
         ]
@@ -330,6 +329,7 @@ class Gateway(FlowsApi):
             params.update(self.profile.ioc_params)
         elif request.time_in_force is not TimeInForce.GTC:
             params["timeInForce"] = request.time_in_force.value
+        params.update(order_params(self.profile, request))  # reduce-only, hedge-mode side
         # Exact text, never a float: ccxt rounds a string amount (to the step, toward zero) and a
         # string price (to the tick) in decimal, and both are on their grids already.
         args = (request.symbol, "limit", request.side.value, to_text(request.amount))

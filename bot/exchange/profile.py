@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 from bot.exchange.permissions import KeyPermissionsCall
@@ -93,6 +94,58 @@ class ApiUrlLayout:
     `exact` codes are merged into the general table so they apply at any address."""
 
     exception_tables: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFields:
+    """Where a futures balance reply (ccxt's `fetch_balance`, raw `info`) holds the settlement
+    asset's figures: `entries`, the path to the per-asset list; `asset_key`, the field naming an
+    entry's asset; `wallet`, `equity` and `free`, its fields (`free` None: ccxt's unified
+    `free[asset]`, where the exchange reports no per-asset available balance)."""
+
+    entries: tuple[str | int, ...]
+    asset_key: str
+    wallet: str
+    equity: str
+    free: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PerpFacts:
+    """What differs between exchanges' linear (USDT-settled) perpetuals.
+
+    `ccxt_options`: over the profile's, for the client that trades them. `position_side_param`
+    and `position_side_values`: how a hedge-mode order names its position ("long"/"short" ->
+    the exchange's value); `reduce_only_in_hedge`: whether reduceOnly may go with it (Binance
+    refuses it there, -1106). `position_fields`: raw (`info`) position fields of `collateral`
+    and `maintenance_margin`, as the exchange reports them (never ccxt's estimates).
+    Funding: `funding_page` a request; `funding_window_ms` the longest span one query covers
+    (Bybit: 7 days); `funding_history_ms` how far back the exchange keeps them;
+    `funding_cursor` (params key, raw entry field) where pages go by cursor, else by time;
+    `funding_paid_positive` where a payment made is reported positive (Bybit's execFee);
+    `funding_hours` where ccxt reports no interval. `position_mode_call`: ccxt's method that
+    tells one-way or hedge, None: a symbol's positions tell. `transfer_accounts`: ccxt's names
+    of the spot and futures accounts, else None and `transfer_refused` says why;
+    `transfers_in_demo`: whether the demo has the transfer API.
+    """
+
+    ccxt_options: Mapping[str, Any] = field(default_factory=dict)
+    account: AccountFields = AccountFields(("assets",), "asset", "walletBalance", "marginBalance")
+    reduce_only_params: Mapping[str, Any] = field(default_factory=lambda: {"reduceOnly": True})
+    position_side_param: str | None = None
+    position_side_values: Mapping[str, Any] = field(default_factory=dict)
+    reduce_only_in_hedge: bool = True
+    position_fields: Mapping[str, str] = field(default_factory=dict)
+    funding_page: int = 100
+    funding_window_ms: int | None = None
+    funding_history_ms: int | None = None
+    funding_cursor: tuple[str, str] | None = None
+    funding_paid_positive: bool = False
+    funding_hours: Decimal = Decimal(8)
+    position_mode_call: str | None = "fetch_position_mode"
+    transfer_accounts: tuple[str, str] | None = None
+    transfer_refused: str | None = None
+    transfers_in_demo: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +259,12 @@ class ExchangeProfile:
     # How the exchange tells what the API key may do (trade, withdraw): `check-config --online`
     # asks; None where the exchange has no such call.
     key_permissions: KeyPermissionsCall | None = None
+    # Linear perpetuals: the exchange's facts (None: the bot trades none there), and whether
+    # this profile's client trades them (its markets are swaps, not spot: `for_perps`).
+    perps: PerpFacts | None = None
+    contracts: bool = False
+    # Why ccxt's sandbox must not be used (Binance USD-M: deprecated): refused with this line.
+    sandbox_refused: str | None = None
 
     @property
     def ambiguity_window(self) -> float:
@@ -228,6 +287,15 @@ class ExchangeProfile:
             raise ValueError(f"{self.id}: flows_source must be 'deposits', 'ledger' or 'none'")
         if self.transfers not in (None, "fetch_transfers", "fetch_ledger"):
             raise ValueError(f"{self.id}: transfers must be 'fetch_transfers' or 'fetch_ledger'")
+
+    def for_perps(self) -> ExchangeProfile:
+        """This exchange's profile for its linear perpetuals: the perp client's options."""
+        if self.perps is None:
+            raise ValueError(f"{self.id}: no linear perpetuals in this profile")
+        if self.contracts:
+            return self
+        options = {**self.ccxt_options, **self.perps.ccxt_options}
+        return replace(self, ccxt_options=options, contracts=True)
 
     def book_depth(self, depth: int | None) -> int | None:
         """The depth to ask the exchange for, to get at least `depth` levels."""

@@ -218,7 +218,7 @@ class Executor:
                 await self.clock.sleep(policy.child_timeout)
                 continue
             filled_before = report.filled
-            outcome = await self._child(market, decision, report)
+            outcome = await self._child(market, decision, report, leg)
             if outcome is ChildOutcome.REFUSED:
                 return
             filled = report.filled - filled_before
@@ -276,7 +276,9 @@ class Executor:
         policy = self.policy
         return min(policy.horizon, policy.leg_deadline * float(policy.take_after))
 
-    async def _child(self, market: Market, child: Child, report: LegReport) -> ChildOutcome:
+    async def _child(
+        self, market: Market, child: Child, report: LegReport, leg: Leg
+    ) -> ChildOutcome:
         """Place one child and see it to a final state, each step a transition of its life
         (`bot.domain.lifecycle`) recorded as it happens. Returns how it ended."""
         report.children += 1
@@ -289,6 +291,8 @@ class Executor:
             price=child.price,
             time_in_force=child.time_in_force,
             post_only=child.post_only,
+            reduce_only=leg.reduce_only,
+            position_side=leg.position_side,
         )
         order = ChildOrder(client_id)
         self.recorder.child_intent(report.key, request, child.phase)

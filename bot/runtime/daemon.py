@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from bot.domain.portfolio import Valuation
+from bot.domain.positions import is_contract
 from bot.domain.status import RebalanceStatus, SnapshotKind
 from bot.errors import (
     AuthFailed,
@@ -46,8 +47,10 @@ from bot.runtime.flows import FlowWatch
 from bot.runtime.identity import check_new_journal, foreign_orders, is_new
 from bot.runtime.killswitch import RiskGuard
 from bot.runtime.performance import ValuationLog
+from bot.runtime.perps import Perps
 from bot.runtime.rebalance import Rebalancer, instance_tag
 from bot.runtime.reconcile import ReconcileReport, reconcile
+from bot.runtime.shutdown import cancel_ours
 from bot.runtime.targets import TargetsWatch, apply_settings
 from bot.settings import LoopSettings
 
@@ -125,6 +128,7 @@ class Daemon:
         self._checked_at: float | None = None  # the last poll the risk checks saw
         self._last_rebalance: float | None = None
         self.control = Control(self.journal, self.clock, self.executor)  # API, Telegram
+        self.perps: Perps | None = rebalancer.perps  # [derivatives]: bot/runtime/perps.py
 
     def request_stop(self, reason: str = "signal") -> None:
         """Place no new order, cancel ours, end the run: `reason` is kept (SIGINT, SIGTERM)."""
@@ -150,10 +154,8 @@ class Daemon:
         )
         valuation = self.rebalancer.value(snap)
         self.last_poll = self.clock.time()
-        if self.metrics is not None:
-            self.metrics.observe_poll(valuation, self.last_poll)
-        if self.unconfirmed is None:  # a bad tick is never recorded as the portfolio's weights
-            self.journal.snapshot(SnapshotKind.POLL, valuation.total, valuation.weights)
+        if self.perps is None:  # with perpetuals, the exposures are recorded (`_watch`)
+            self._record(valuation)
         log.info(
             "poll",
             value=f"{valuation.total:.2f}",
@@ -162,6 +164,12 @@ class Daemon:
             confirmed=self.unconfirmed is None,
         )
         return valuation
+
+    def _record(self, valuation: Valuation) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_poll(valuation, self.last_poll)
+        if self.unconfirmed is None:  # a bad tick is never recorded as the portfolio's weights
+            self.journal.snapshot(SnapshotKind.POLL, valuation.total, valuation.weights)
 
     async def run(
         self, *, once: bool = False, until_balanced: bool = False, max_rounds: int = 5
@@ -258,8 +266,18 @@ class Daemon:
                 self._identity_checked = True
             await self._new_targets()  # between rebalances only: never mid-leg
             self.reconciled = await reconcile(
-                self.gateway, self.journal, self.clock, adopt=adopt, adopt_for=self.adopt_for
+                self.gateway,
+                self.journal,
+                self.clock,
+                adopt=adopt,
+                adopt_for=self.adopt_for,
+                markets=lambda symbol: not is_contract(symbol),
             )
+            if self.perps is not None:  # the perpetuals' orders, on their own account
+                perps = await reconcile(
+                    self.perps.gateway, self.journal, self.clock, markets=is_contract
+                )
+                self.reconciled.unconfirmed += perps.unconfirmed
             if not self.reconciled.all_known:
                 await self._wait(
                     result,
@@ -310,8 +328,9 @@ class Daemon:
         """One poll with its plausibility checks. Prices that do not agree with the look before
         (the first look after a start never does) are looked at again `price_confirm_after`
         later; still not in agreement, the bot waits (None)."""
-        traded = self._last_rebalance is not None and (
-            self._checked_at is None or self._last_rebalance >= self._checked_at
+        acted = [self._last_rebalance, None if self.perps is None else self.perps.acted_at]
+        traded = any(
+            t is not None and (self._checked_at is None or t >= self._checked_at) for t in acted
         )
         valuation = await self.poll()
         if self.unconfirmed is not None:
@@ -324,12 +343,17 @@ class Daemon:
             return None
         # deposits and withdrawals, read when the balances moved
         flows = await self.flows.explained({p.asset: p.balance for p in valuation.positions})
-        self.valuations.observe(valuation, flows, self.clock.time())
-        self._checked_at = self.last_poll  # the risk checks see confirmed prices only
-        result.last = valuation
         reason = self.guard.check_poll(valuation, traded, flows)
         if reason:
             self._halt(result, f"implausible snapshot: {reason}")
+        if self.perps is not None:  # the margin guard, halted or paused too; then exposures
+            valuation, refusal = await self.perps.after_poll(valuation)
+            self._record(valuation)
+            if refusal is not None:
+                self._halt(result, refusal)
+        self.valuations.observe(valuation, flows, self.clock.time())
+        self._checked_at = self.last_poll  # the risk checks see confirmed prices only
+        result.last = valuation
         result.halted = self.journal.active_halt()
         if self.metrics is not None:
             self.metrics.halted(result.halted is not None)
@@ -469,44 +493,10 @@ class Daemon:
         self.control.wake.clear()
 
     async def _cancel_open_orders(self) -> None:
-        """Cancel every open order of this bot instance (ours by client id prefix). A journal
-        that cannot be read or written does not stop it: the markets are then all the managed
-        ones, and what cannot be recorded is logged (`unrecorded`) for the next start."""
-        try:
-            tag = self.journal.get_meta("instance_tag")
-            if tag is None:
-                return  # it never placed one
-            symbols = sorted({o.symbol for o in self.journal.unsettled_orders()})
-        except JournalError as exc:
-            log.error("journal_unreadable", error=str(exc))
-            tag = self._tag
-            symbols = await self.rebalancer.symbols() if tag else []
-        open_orders = []
-        try:
-            for symbol in symbols:
-                open_orders.extend(await self.gateway.fetch_open_orders(symbol))
-        except GatewayError as exc:
-            log.error("cancel_on_exit_failed", error=str(exc))
-            return
-        for order in open_orders:
-            if tag and order.client_id and order.client_id.startswith(tag):
-                final = await self.gateway.cancel_order(
-                    order.symbol, order.exchange_id, order.client_id
-                )
-                log.info("cancelled_on_exit", client_id=order.client_id)
-                try:
-                    known = self.journal.order(order.client_id)
-                    if final is not None and known is not None:
-                        child = known.child()
-                        if not child.state.is_final:
-                            child = child.reported(order).cancelling().reported(final)
-                            self.journal.child_state(child, final)
-                except JournalError as exc:
-                    log.error(
-                        "unrecorded",
-                        client_id=order.client_id,
-                        symbol=order.symbol,
-                        status=None if final is None else final.status.value,
-                        filled=str((final or order).filled),
-                        error=str(exc),
-                    )
+        """Cancel every open order of this bot instance, on each account it trades."""
+        await cancel_ours(
+            [self.gateway, *([] if self.perps is None else [self.perps.gateway])],
+            self.journal,
+            self._tag,
+            self.rebalancer.symbols,
+        )

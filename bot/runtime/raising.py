@@ -14,6 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bot.domain.raising import RaisePlan
+from bot.errors import ConfigError
 from bot.journal_lock import JournalLock
 from bot.runtime.daemon import RunResult
 from bot.runtime.planning import raise_from_snapshot
@@ -34,6 +35,7 @@ async def plan_raise_now(
     settings: Settings, asset: str, amount: Decimal
 ) -> tuple[RaisePlan, str | None]:
     """The raise planned on what the configured exchange shows now (read-only), and when."""
+    _spot_only(settings)
     settings = await with_url_targets(settings)
     snap = await read_snapshot(settings)
     spec, policy = settings.portfolio_spec(), settings.rebalance.policy()
@@ -50,6 +52,7 @@ async def execute_raise(
 ) -> tuple[RaisePlan, RunResult]:
     """Plan the raise (CannotRaise: nothing opened, nothing sent), then trade it through the
     daemon's one round. Returns the plan as first made and the round's result."""
+    _spot_only(settings)
     lock = JournalLock(journal_path(settings)).acquire()
     try:
         settings = await with_url_targets(settings)
@@ -76,3 +79,13 @@ async def execute_raise(
             await backend.close()
     finally:
         lock.release()
+
+
+def _spot_only(settings: Settings) -> None:
+    if settings.derivatives.enabled:
+        raise ConfigError(
+            [
+                "raise: not with [derivatives] on yet (the sells would leave the exposures"
+                " unjudged); withdraw from spot by hand, the next rebalance restores them"
+            ]
+        )

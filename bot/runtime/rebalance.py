@@ -27,6 +27,7 @@ from bot.execution.reports import RebalanceReport
 from bot.journal import Journal
 from bot.observability import get_logger
 from bot.runtime.glide import glide_inputs, plan_gliding, record_path
+from bot.runtime.perps import ExposurePlan, Perps
 from bot.runtime.planning import plan_from_snapshot, raise_from_snapshot, value_snapshot
 from bot.settings import Mode
 from bot.snapshot import Snapshot
@@ -92,6 +93,8 @@ class Rebalancer:
     # `rebalance-bot raise AMOUNT ASSET --execute`: the next run plans the sells that free this
     # (asset, amount) instead of a rebalance, journaled as a rebalance of kind "raise".
     raising: tuple[str, Decimal] | None = None
+    # [derivatives]: targets are net exposures; the perpetuals' share of each rebalance.
+    perps: Perps | None = None
 
     async def snapshot(self, *, depth: bool = True) -> Snapshot:
         """With `depth`, the order books a plan needs; without, a poll's tickers."""
@@ -148,7 +151,19 @@ class Rebalancer:
         if unconfirmed is not None:  # the books disagree with the poll before them
             raise UntrustedPrice(f"the order books against the poll: {unconfirmed}")
         path = None
-        if self.raising is not None:
+        exposure: ExposurePlan | None = None
+        if self.perps is not None:
+
+            async def respot() -> Valuation:  # after collateral moved to the futures wallet
+                nonlocal snap
+                snap, _ = self.checked(await self.snapshot(), depth=True)
+                return self.value(snap)
+
+            exposure = await self.perps.plan(self.value(snap), self.portfolio, respot)
+            portfolio = replace(self.portfolio, targets=exposure.spot_targets)
+            plan = plan_from_snapshot(portfolio, self.planner, snap, force=True)
+            plan = replace(plan, valuation=exposure.valuation)  # judged, reported as exposures
+        elif self.raising is not None:
             plan = raise_from_snapshot(self.portfolio, self.planner, snap, *self.raising).plan
         elif self.glide is None:
             plan = plan_from_snapshot(self.portfolio, self.planner, snap, force=scheduled)
@@ -160,7 +175,13 @@ class Rebalancer:
                 self.portfolio, self.planner, snap, self.glide, *inputs, force=scheduled
             )
             record_path(journal, path, started)
-        if not plan.legs:
+        perp_legs = () if exposure is None else exposure.reducing + exposure.opening
+        if exposure is not None and not plan.legs and not perp_legs:
+            reason = "; ".join(exposure.held_back) or "every exposure inside its band"
+            return RebalanceReport(
+                None, RebalanceStatus.NOTHING, reason, plan, started, clock.time()
+            )
+        if not plan.legs and not perp_legs:
             reason = (
                 "every asset inside its band"
                 if not plan.valuation.needs_rebalance
@@ -175,7 +196,7 @@ class Rebalancer:
             return RebalanceReport(
                 None, RebalanceStatus.NOTHING, reason, plan, started, clock.time()
             )
-        refused = veto(plan) if veto else None
+        refused = veto(replace(plan, legs=plan.legs + perp_legs)) if veto else None
         if refused is not None:
             log.warning("plan_refused", reason=refused)
             return RebalanceReport(
@@ -191,7 +212,7 @@ class Rebalancer:
         log.info(
             "rebalance_started",
             id=rid,
-            legs=len(plan.legs),
+            legs=len(plan.legs) + len(perp_legs),
             value=f"{plan.valuation.total:.2f}",
             est_cost_bps=f"{plan.est_cost_bps:.1f}",
         )
@@ -202,6 +223,8 @@ class Rebalancer:
         prefix = ids.rebalance_prefix(tag, rid, secrets.token_hex(2))
         start: Mapping[str, Decimal] | None = None  # free balances before the first wave
         try:
+            if self.perps is not None and exposure is not None:  # cuts first: nothing waits
+                await self.perps.run_legs(exposure.reducing, report, prefix, len(plan.legs))
             for wave in waves(plan.legs):
                 # Legs in one wave spend assets no pending leg delivers: they run side by side,
                 # each buy with its share of what is free now (the quote reserve excepted).
@@ -252,8 +275,15 @@ class Rebalancer:
                     break
                 # A leg given up or failed does not strand the rest of the plan in cash: the next
                 # waves are sized from what is free now, and the next round replans the rest.
+            opens = self.perps is not None and exposure is not None and exposure.opening
+            if opens and report.status is RebalanceStatus.DONE:  # new positions last
+                assert self.perps is not None and exposure is not None
+                first = len(plan.legs) + len(exposure.reducing)
+                await self.perps.run_legs(exposure.opening, report, prefix, first)
             after = await self.snapshot()
             report.after = self.value(after)
+            if self.perps is not None:
+                report.after = (await self.perps.observe(report.after)).valuation
             journal.snapshot(SnapshotKind.AFTER, report.after.total, report.after.weights)
         except BaseException as exc:
             # Whatever stopped it, the journal says so: never a rebalance left "running".

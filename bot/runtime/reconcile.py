@@ -19,6 +19,7 @@ twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from bot.clock import Clock
@@ -65,10 +66,13 @@ async def reconcile(
     *,
     adopt: bool = False,
     adopt_for: float = 10.0,
+    markets: Callable[[str], bool] = lambda symbol: True,
 ) -> ReconcileReport:
+    """`markets`: which of the journal's markets this gateway answers for (the spot account's,
+    or the perpetuals'); the others' orders are left to the other gateway's reconciliation."""
     report = ReconcileReport()
     interrupted = journal.interrupted()
-    unsettled = journal.unsettled_orders()
+    unsettled = [o for o in journal.unsettled_orders() if markets(o.symbol)]
     if not (
         unsettled
         or interrupted

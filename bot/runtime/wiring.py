@@ -20,7 +20,6 @@ Everything below this module takes the values it needs, not the settings.
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import re
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import Clock, RealClock
-from bot.errors import BotError, ConfigError
+from bot.errors import ConfigError
 from bot.exchange.connect import (
     api_url_config,
     ccxt_client,
@@ -55,11 +54,13 @@ from bot.runtime.daemon import Daemon, RunResult
 from bot.runtime.killswitch import RiskGuard
 from bot.runtime.rebalance import Rebalancer, take_snapshot
 from bot.runtime.targets import TargetsWatch, price_limits, with_url_targets
+from bot.runtime.virtual import virtual_start
+from bot.runtime.wiring_perps import build_perps, perps_gateway
 from bot.settings import ENV_PREFIX, ExchangeSettings, Mode, OnRestart, Settings, SimTime
 from bot.sim.clock import VirtualClock
 from bot.sim.exchange import SimExchange
 from bot.sim.paper import PaperExchange
-from bot.sim.scenario import Scenario, load_scenario
+from bot.sim.scenario import load_scenario
 from bot.snapshot import Snapshot
 
 log = get_logger("bot.wiring")
@@ -79,13 +80,33 @@ class Backend:
     clock: Clock
     gateway: Gateway
     description: str
+    perps: Gateway | None = None  # [derivatives]: the perpetuals' venue (bot/runtime/perps.py)
 
     async def close(self) -> None:
         await self.gateway.close()
+        if self.perps is not None:
+            await self.perps.close()
 
 
 def build_backend(settings: Settings, *, live_confirmed: bool = False) -> Backend:
-    """The backend for `settings.exchange.mode`. Raises ConfigError with a clear line."""
+    """The backend for `settings.exchange.mode`, with the perpetuals' gateway when
+    `[derivatives]` is on. Raises ConfigError with a clear line."""
+    backend = _spot_backend(settings, live_confirmed)
+    if settings.derivatives.enabled:
+        retry, ex = RetryPolicy(attempts=settings.exchange.retries), settings.exchange
+        rate = SIM_REQUESTS_PER_SECOND if ex.mode is Mode.SIM else ex.requests_per_second
+        _, backend.perps = perps_gateway(
+            settings,
+            backend.exchange,
+            presented,
+            lambda client, profile: _gateway(client, profile, backend.clock, retry, rate),
+            lambda: _credentials(ex),
+            journal_path(settings),
+        )
+    return backend
+
+
+def _spot_backend(settings: Settings, live_confirmed: bool) -> Backend:
     ex = settings.exchange
     retry = RetryPolicy(attempts=ex.retries)
     if ex.mode is Mode.SIM:
@@ -251,47 +272,6 @@ def _sim(
     return Backend(exchange, clock, gateway, where)
 
 
-def virtual_start(scenario: Scenario, journal: Path) -> float:
-    """Where virtual time starts: at the scenario's `start` when the file sets one (tests and
-    benchmarks, reproducible); else now (a whole second), and after the last time the journal
-    recorded (virtual time runs ahead of the wall clock), so a restart's timestamps follow the
-    last run's."""
-    if "start" in scenario.model_fields_set:
-        return scenario.start
-    now = float(int(RealClock().time()))
-    last = last_recorded(journal)
-    return now if last is None else max(now, float(math.floor(last) + 1))
-
-
-# Orders read, newest first, for the journal's last recorded time (a run cut short mid-rebalance
-# leaves its latest times on its orders).
-RECENT_ORDERS = 200
-
-
-def last_recorded(path: Path) -> float | None:
-    """The latest time the journal at `path` holds (its last poll, rebalance, recent orders), or
-    None without a journal (or one that cannot be read: the run that opens it says why)."""
-    if not path.exists():
-        return None
-    try:
-        journal = Journal(path)
-    except BotError:
-        return None
-    try:
-        times = [s.taken_at for s in (journal.last_snapshot(),) if s is not None]
-        for r in journal.rebalances(limit=1):
-            times += [r.started_at, r.finished_at or 0.0]
-        recent = [journal.order(c) for c in journal.client_ids()[-RECENT_ORDERS:]]
-        for o in [*recent, *journal.unsettled_orders()]:
-            if o is not None:
-                times += [o.created_at, o.sent_at or 0.0]
-        return max(times, default=None)
-    except BotError:
-        return None
-    finally:
-        journal.close()
-
-
 def paper_backend(settings: Settings, public: Any, retry: RetryPolicy | None = None) -> Backend:
     """Real public data, simulated fills. The paper balances start from `[paper] balances` and
     are kept in a state file beside the journal, so a restart continues the same account.
@@ -373,8 +353,19 @@ def build_executor(
 
 
 def build_rebalancer(
-    settings: Settings, backend: Backend, journal: Journal, progress: Progress | None = None
+    settings: Settings,
+    backend: Backend,
+    journal: Journal,
+    progress: Progress | None = None,
+    metrics: Metrics | None = None,
+    notifier: Notifier | None = None,
 ) -> Rebalancer:
+    perps = None
+    if backend.perps is not None:
+        perps = build_perps(
+            settings, backend.perps, backend.gateway, backend.clock, journal,
+            metrics=metrics, notifier=notifier,
+        )  # fmt: skip
     return Rebalancer(
         gateway=backend.gateway,
         clock=backend.clock,
@@ -386,6 +377,7 @@ def build_rebalancer(
         mode=settings.exchange.mode,
         prices=price_limits(settings),
         glide=settings.rebalance.glide(),
+        perps=perps,
     )
 
 
@@ -403,7 +395,7 @@ def build_daemon(
     if metrics is not None:
         backend.gateway.on_error = metrics.api_error
     return Daemon(
-        build_rebalancer(settings, backend, journal, progress),
+        build_rebalancer(settings, backend, journal, progress, metrics, notifier),
         RiskGuard(settings.risk, journal),
         settings.loop,
         adopt_on_restart=settings.journal.on_restart is OnRestart.ADOPT,

@@ -29,6 +29,7 @@ from bot.domain.planner import PlannerPolicy, RebalanceTo
 from bot.domain.portfolio import Band, BandKind, Bands, PortfolioSpec
 from bot.domain.slicing import ExecutionPolicy, Style
 from bot.errors import ConfigError
+from bot.settings.derivatives import DerivativesSettings, derivatives_problems
 from bot.settings.fields import (
     ENV_PREFIX,
     SECRET_FIELDS,
@@ -419,6 +420,7 @@ class Settings(BaseModel):
     notify: NotifySettings = NotifySettings()
     api: ApiSettings = ApiSettings()
     telegram: TelegramSettings = TelegramSettings()
+    derivatives: DerivativesSettings = DerivativesSettings()
     # The folder of the config file: relative paths in it are resolved from there.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -440,6 +442,15 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _bands_fit_portfolio(self) -> Settings:
         problems = bands_problems(self.portfolio, self.bands)
+        r = self.rebalance
+        problems += derivatives_problems(
+            self.derivatives,
+            self.portfolio.targets,
+            self.portfolio.quote,
+            self.exchange.id,
+            gliding=r.glide_max_share_per_day is not None or r.glide_max_volume_share is not None,
+            one_way=None if r.mode is RebalanceMode.FULL else r.mode.value,
+        )
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -82,6 +82,9 @@ class SimExchange(SimAccountApi[MatchingEngine]):
         self._frozen_replies: dict[tuple[str, str, float], dict[str, Any]] = {}
         self._last_replies: dict[tuple[str, str], dict[str, Any]] = {}
         self._late: ccxt.BaseError | None = None  # the error of an executed call, to raise
+        # Called with the time after each advance: what is priced off this market (a perpetual's
+        # index) moves with it, though nothing asks it meanwhile.
+        self.followers: list[Callable[[float], None]] = []
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, clock: Clock | None = None) -> SimExchange:
@@ -134,6 +137,8 @@ class SimExchange(SimAccountApi[MatchingEngine]):
             await self.clock.sleep(self.faults.config.latency)
         now = self.clock.time()
         self.engine.advance_to(now)
+        for follow in self.followers:  # markets priced off this one (perpetuals)
+            follow(now)
         self.flow_book.advance(self.engine.account, now)
         try:
             self._late = self.faults.admit(method, weight)

@@ -58,6 +58,34 @@ taker). Request latency in virtual time is the `[faults]` table's `latency` (sec
 `round_commissions = true` (the default) rounds every commission half up to eight decimals, as
 Binance charges them; false keeps them exact. Faults, rate limits and maintenance windows are
 the `[faults]` table (see `faults.py`).
+
+Perpetual futures (`perp.py`) are `perps` tables, keyed by the ccxt symbol BASE/QUOTE:QUOTE, on a
+spot market of the same scenario (`underlying`, whose mid is the index); the futures wallet,
+position mode and starting positions are the `[futures]` table:
+
+    [perps."BTC/USDT:USDT"]
+    underlying = "BTC/USDT"
+    tick = 0.1
+    step = 0.001
+    top_depth = 5
+    maker_fee = 0.0002
+    taker_fee = 0.0005
+    mmr = 0.004                   # maintenance margin rate
+    max_leverage = 125
+    leverage = 20                 # the symbol's starting leverage
+    margin_mode = "cross"         # or "isolated"
+    funding_interval = 28800      # seconds (settlements at multiples since the epoch)
+    basis = 0.0001                # the perp's premium over the index (`perp_market.py`)
+    [futures]
+    wallet = 20000                # USDT in the futures wallet
+    hedged = false                # one-way mode
+    [[futures.positions]]
+    symbol = "BTC/USDT:USDT"
+    side = "short"
+    contracts = 1
+    entry = 95000
+    leverage = 3
+    margin_mode = "isolated"
 """
 
 from __future__ import annotations
@@ -76,6 +104,8 @@ from bot.sim.clock import DEFAULT_START
 from bot.sim.faults import FaultConfig
 from bot.sim.filters import MAX_NOTIONAL, MAX_NUM_ORDERS, MAX_PRICE, MAX_QTY, Filters
 from bot.sim.model import BookModel, Event, EventKind, Regime
+from bot.sim.perp_market import PerpSpec
+from bot.sim.perp_scenario import FuturesSpec, PerpMarketSpec, perp_problems
 from bot.sim.queue import QueueBook, QueueParams
 
 MAX_EXTENDS = 16  # files in one chain of `extends`
@@ -232,6 +262,9 @@ class Scenario(_Spec):
     fee_discount: Annotated[Decimal, Field(ge=0, lt=1)] = Decimal("0.25")
     # Round each commission half up to eight decimals, as Binance does (false: exact fees).
     round_commissions: bool = True
+    # Perpetual futures on the spot markets (`perp.py`) and the futures account.
+    perps: dict[str, PerpMarketSpec] = Field(default_factory=dict)
+    futures: FuturesSpec = FuturesSpec()
 
     @model_validator(mode="before")
     @classmethod
@@ -242,12 +275,17 @@ class Scenario(_Spec):
         shared = data.get("regime", {})
         if not isinstance(shared, dict):
             return data
-        markets = {}
-        for symbol, spec in data["markets"].items():
-            if isinstance(spec, dict) and isinstance(spec.get("regime", {}), dict):
-                spec = {**spec, "regime": {**shared, **spec.get("regime", {})}}
-            markets[symbol] = spec
-        return {**data, "markets": markets}
+        out = dict(data)
+        for table in ("markets", "perps"):
+            if not isinstance(data.get(table), dict):
+                continue
+            specs = {}
+            for symbol, spec in data[table].items():
+                if isinstance(spec, dict) and isinstance(spec.get("regime", {}), dict):
+                    spec = {**spec, "regime": {**shared, **spec.get("regime", {})}}
+                specs[symbol] = spec
+            out[table] = specs
+        return out
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -267,9 +305,21 @@ class Scenario(_Spec):
         for asset in self.balances:
             if not asset.isalnum() or asset != asset.upper():
                 problems.append(f"balances.{asset}: an asset is an upper-case code like BTC")
+        problems.extend(perp_problems(self.markets, self.perps, self.futures))
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def perp_specs(self) -> list[PerpSpec]:
+        """The perpetuals of the `perps` tables (`perp_market.PerpSpec`)."""
+        return [perp.to_spec(symbol) for symbol, perp in self.perps.items()]
+
+    def perp_filters(self) -> dict[str, Filters]:
+        """Each perp's filters beyond its market: Binance's open-order limit only."""
+        return {
+            symbol: Filters(max_open_orders=perp.max_open_orders)
+            for symbol, perp in self.perps.items()
+        }
 
     def market_list(self) -> list[Market]:
         return [spec.to_market(symbol) for symbol, spec in self.markets.items()]

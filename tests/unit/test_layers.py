@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "bot.journal_traded",
             "bot.journal_control",
             "bot.journal_snapshots",
+            "bot.journal_derivatives",
         ),
     ),
     ("execution", ("bot.execution",)),
@@ -44,7 +45,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("runtime", ("bot.runtime",)),
     (
         "reporting",
-        ("bot.report", "bot.report_performance", "bot.report_glide", "bot.report_raise"),
+        (
+            "bot.report",
+            "bot.report_performance",
+            "bot.report_glide",
+            "bot.report_raise",
+            "bot.report_perps",
+        ),
     ),
     ("control surface", ("bot.api",)),
     ("cli", ("bot.cli", "bot.cli_raise", "bot.cli_plan", "bot.__main__")),

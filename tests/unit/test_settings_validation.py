@@ -270,6 +270,9 @@ def test_every_stated_range_is_enforced_at_its_bounds(tmp_path: Path) -> None:
             if path[:2] == ("portfolio", "targets"):
                 data["portfolio"]["targets"] = {"BTC": str(value)}
                 data["portfolio"]["quote"] = "BTC"
+            if path[0] == "derivatives" and path[1].endswith("_leverage"):  # target <= max
+                other = "max_leverage" if path[1] == "target_leverage" else "target_leverage"
+                data.setdefault("derivatives", {})[other] = "20" if other[0] == "m" else "1"
             config = tmp_path / "bounds.toml"
             config.write_text(to_toml(data), encoding="utf-8")
             where = ".".join(path)

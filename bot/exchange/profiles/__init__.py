@@ -34,9 +34,16 @@ def profiles() -> dict[str, ExchangeProfile]:
 
 
 def verified_exchanges() -> frozenset[str]:
-    """The exchanges whose profile the native-format tests check (the built-in simulator aside):
-    live trading elsewhere needs exchange.allow_unverified."""
-    return frozenset(p for p in profiles() if p != "sim")
+    """The spot exchanges whose profile the native-format tests check (the built-in simulator
+    aside): live trading elsewhere needs exchange.allow_unverified. A perpetuals-only client
+    (binanceusdm) is not among them: see `perp_exchanges`."""
+    return frozenset(p for p, profile in profiles().items() if p != "sim" and not profile.contracts)
+
+
+def perp_exchanges() -> frozenset[str]:
+    """The exchanges whose linear perpetuals the native-format tests check
+    (tests/venues/test_perp_venues.py): a profile with `perps` facts."""
+    return frozenset(p for p, profile in profiles().items() if profile.perps is not None)
 
 
 def profile_for(exchange_id: str) -> ExchangeProfile:

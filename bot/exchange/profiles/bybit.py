@@ -4,8 +4,10 @@ Sources: ccxt 4.5 `ccxt/async_support/bybit.py` (named methods) and Bybit's API 
 (https://bybit-exchange.github.io/docs/v5/, the pages named below).
 """
 
+from decimal import Decimal
+
 from bot.exchange.permissions import Grant, KeyPermissionsCall
-from bot.exchange.profile import ClientIdRules, ExchangeProfile
+from bot.exchange.profile import AccountFields, ClientIdRules, ExchangeProfile, PerpFacts
 
 PROFILE = ExchangeProfile(
     id="bybit",
@@ -100,5 +102,55 @@ PROFILE = ExchangeProfile(
             Grant(("result", "permissions", "Spot"), token="SpotTrade"),
         ),
         withdraw=(Grant(("result", "permissions", "Wallet"), token="Withdraw"),),
+    ),
+    # Linear perpetuals (USDT-settled), on a client made with `PROFILE.for_perps()`.
+    perps=PerpFacts(
+        # category linear for calls without a symbol (bybit.get_bybit_type: swap + linear), and
+        # only the linear instruments loaded (GET /v5/market/instruments-info?category=linear).
+        ccxt_options={
+            "defaultType": "swap",
+            "defaultSubType": "linear",
+            "defaultSettle": "USDT",
+            "fetchMarkets": {"types": ["linear"]},
+        },
+        # GET /v5/account/wallet-balance?accountType=UNIFIED (#account/wallet-balance):
+        # result.list[0].coin[] with walletBalance and equity (wallet + unrealised profit) per
+        # coin; availableToWithdraw is deprecated (empty) for UNIFIED, so free is ccxt's:
+        # walletBalance less locked, totalPositionIM and totalOrderIM (bybit.parse_balance).
+        account=AccountFields(("result", "list", 0, "coin"), "coin", "walletBalance", "equity"),
+        # POST /v5/order/create (#order/create-order): reduceOnly true; positionIdx 0 one-way,
+        # 1 the long and 2 the short of hedge mode, which reduceOnly may accompany.
+        reduce_only_params={"reduceOnly": True},
+        position_side_param="positionIdx",
+        position_side_values={"long": 1, "short": 2},
+        reduce_only_in_hedge=True,
+        # GET /v5/position/list (#position): positionIM (the position's initial margin) and
+        # positionMM (its maintenance margin); positionBalance is deprecated.
+        position_fields={"collateral": "positionIM", "maintenance_margin": "positionMM"},
+        # GET /v5/execution/list?execType=Funding (bybit.fetch_funding_history): execFee is
+        # positive when paid, negative when received; newest first, paged by cursor
+        # (nextPageCursor), and with startTime alone it covers 7 days from it.
+        funding_page=100,
+        funding_window_ms=7 * 24 * 3600 * 1000,
+        # Executions are kept 2 years (ccxt bybit features fetchMyTrades: daysBack 730,
+        # untilDays 7: the same /v5/execution/list).
+        funding_history_ms=730 * 24 * 3600 * 1000,
+        funding_cursor=("cursor", "nextPageCursor"),
+        funding_paid_positive=True,
+        # The interval comes from instruments-info fundingInterval (minutes, bybit.
+        # parse_funding_rate); 8 hours where it is missing.
+        funding_hours=Decimal(8),
+        # ccxt's bybit has no fetch_position_mode and Bybit no query for it: a symbol's
+        # position entries tell it (positionIdx 0 one-way, 1 and 2 hedge).
+        position_mode_call=None,
+        # A unified trading account holds spot and perpetuals in one wallet (UNIFIED): nothing
+        # moves between them. (A classic account would move SPOT <-> CONTRACT by POST
+        # /v5/asset/transfer/inter-transfer: transfer_accounts ("spot", "contract").)
+        transfer_accounts=None,
+        transfer_refused=(
+            "bybit: a unified trading account holds spot and perpetuals in one wallet;"
+            " there is nothing to transfer"
+        ),
+        transfers_in_demo=False,
     ),
 )

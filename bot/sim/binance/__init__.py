@@ -49,12 +49,22 @@ decimals like Binance, more when the exact value has more: a fee when `round_com
 off). As on Binance, a cancel reply's `clientOrderId` is the cancel request's own id; the order's
 client id is its `origClientOrderId`.
 
+A scenario with perpetuals (`perps`) is served as Binance USD-M futures on the same port too:
+/fapi (exchangeInfo, depth, tickers, premiumIndex, orders, trades, account, positionRisk, income,
+leverage, marginType, positionSide/dual) and the wallet transfers (/sapi/v1/asset/transfer,
+MAIN_UMFUTURE and UMFUTURE_MAIN), over `bot.sim.perp.PerpEngine`, for ccxt's binanceusdm with
+options {"defaultType": "swap", "fetchMarkets": {"types": ["linear"]}, "fetchCurrencies": False,
+"fetchMargins": False} and `exceptions['linear']['exact']` merged into its `exact` table (ccxt
+keys USD-M's codes by host name). See `fapi_routes` for the errors.
+
 Modules, one job each: `server` (the aiohttp app, its route table, start_server, serve), `market`
 (public endpoints), `orders` (order and account endpoints), `keys` (what the API key may do),
 `capital` (deposit and withdrawal history), `venue` (what endpoints work on), `params`
 (parameter parsing and checks), `auth` (key, signature, timestamp), `limits` (weights, 429,
 `HttpFaults`), `errors` (the simulator's ccxt errors as Binance replies), `replies` (error
-bodies, JSON responses), `wire` (the JSON shapes).
+bodies, JSON responses), `wire` (the JSON shapes); for the futures, `fapi_routes` (routes,
+errors), `fapi_market`, `fapi_orders`, `fapi_account` (endpoints), `fapi_venue` (the engine and
+its symbols), `fapi_wire` and `fapi_positions` (the JSON shapes).
 """
 
 from bot.sim.binance.limits import HttpFaults

@@ -1,6 +1,7 @@
 """The aiohttp server: `BinanceFront` routes Binance's paths to the endpoints of `market` and
-`orders`, checks what every request shares (transport faults, signature, unknown parameters, the
-weight of a refused request) and answers; `start_server` and `serve` run it for one scenario.
+`orders` (with perpetuals in the scenario, USD-M's /fapi paths too: `fapi_routes`), checks what
+every request shares (transport faults, signature, unknown parameters, the weight of a refused
+request) and answers; `start_server` and `serve` run it for one scenario.
 
 A request refused (4xx) before its handler charged it is charged its endpoint's weight, as Binance
 charges it; charging is where the simulator's maintenance windows and weight budget answer, so in
@@ -29,12 +30,15 @@ from bot.clock import Clock, RealClock
 from bot.sim.binance import capital, keys, market, orders
 from bot.sim.binance.auth import SIGNING, Keys
 from bot.sim.binance.errors import translate
+from bot.sim.binance.fapi_routes import FAPI_ROUTES
+from bot.sim.binance.fapi_venue import Futures
 from bot.sim.binance.limits import HttpFaults, TransportFaults, endpoint_weight
 from bot.sim.binance.params import Params, parse
 from bot.sim.binance.replies import Drop, Reply, error, json_response, unknown_error
 from bot.sim.binance.venue import Venue
 from bot.sim.binance.wire import NotionalFilter
 from bot.sim.exchange import SimExchange
+from bot.sim.perp import PerpEngine
 from bot.sim.scenario import Scenario, load_scenario
 
 log = structlog.get_logger("bot.sim.binance")
@@ -158,10 +162,7 @@ def _route_table() -> dict[tuple[str, str], _Endpoint]:
             (),
         ),
     ]
-    routes = {}
-    for method, path, name, handler, signed, params in table:
-        allowed = frozenset(params) | (SIGNING if signed else frozenset())
-        routes[(method, path)] = _Endpoint(name, handler, signed, allowed)
+    routes = _endpoints(table)
     # ccxt's `v1` API and Binance's older paths answer the same as v3 where they exist.
     for (method, path), endpoint in list(routes.items()):
         if path in ("/api/v3/ping", "/api/v3/time", "/api/v3/exchangeInfo"):
@@ -169,7 +170,19 @@ def _route_table() -> dict[tuple[str, str], _Endpoint]:
     return routes
 
 
+def _endpoints(
+    table: Iterable[tuple[str, str, str, Handler, bool, Iterable[str]]],
+) -> dict[tuple[str, str], _Endpoint]:
+    routes = {}
+    for method, path, name, handler, signed, params in table:
+        allowed = frozenset(params) | (SIGNING if signed else frozenset())
+        routes[(method, path)] = _Endpoint(name, handler, signed, allowed)
+    return routes
+
+
 ROUTES = _route_table()
+# With perpetuals: Binance USD-M's /fapi and the spot <-> futures transfers too (`fapi_routes`).
+ROUTES_WITH_FUTURES = {**ROUTES, **_endpoints(FAPI_ROUTES)}
 
 
 class BinanceFront(Venue):
@@ -184,6 +197,7 @@ class BinanceFront(Venue):
         faults: HttpFaults | None = None,
         notional_filter: NotionalFilter = "NOTIONAL",
         seed: int = 0,
+        futures: PerpEngine | None = None,
     ) -> None:
         if not api_key or not secret:
             raise ValueError("the Binance front needs a non-empty API key and secret")
@@ -193,6 +207,9 @@ class BinanceFront(Venue):
         self.requests: Counter[str] = Counter()  # by endpoint name, every answer counted
         self.slow_replies: Counter[str] = Counter()  # by endpoint name, replies held back
         self._transport = TransportFaults(self.faults, exchange)
+        if futures is not None:
+            self.futures = Futures(futures)
+        self.routes = ROUTES if futures is None else ROUTES_WITH_FUTURES
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -210,9 +227,9 @@ class BinanceFront(Venue):
         self._transport.burst(seconds)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        endpoint = ROUTES.get((request.method, request.path))
+        endpoint = self.routes.get((request.method, request.path))
         if endpoint is None:
-            known = any(path == request.path for _, path in ROUTES)
+            known = any(path == request.path for _, path in self.routes)
             log.warning("binance_front_no_route", method=request.method, path=request.path)
             self.requests["unknown"] += 1
             return web.Response(
@@ -237,6 +254,8 @@ class BinanceFront(Venue):
                     f"Not all sent parameters were read; read '{len(params) - len(unknown)}'"
                     f" parameter(s) but was sent '{len(params)}'.",
                 )
+            if self.futures is not None:  # the perps follow the spot market they index
+                self.futures.engine.advance_to(self.clock.time())
             try:
                 body = await endpoint.handler(self, params)
             except ccxt.BaseError as exc:
@@ -307,7 +326,8 @@ async def start_server(
     faults: HttpFaults | None = None,
     notional_filter: NotionalFilter = "NOTIONAL",
 ) -> tuple[web.AppRunner, int]:
-    """Serve `scenario` as Binance spot on `host:port` (0: a free port) in the running loop.
+    """Serve `scenario` as Binance spot on `host:port` (0: a free port) in the running loop, and
+    as Binance USD-M futures (/fapi) on the same port when it has perpetuals (`perps`).
 
     The market runs on `clock` (default: wall time); a `VirtualClock` only moves when told, and a
     client then needs `adjustForTimeDifference` to sign with the server's time. Returns the runner
@@ -324,6 +344,7 @@ async def start_server(
         faults=faults,
         notional_filter=notional_filter,
         seed=scenario.seed,
+        futures=PerpEngine.from_scenario(scenario, exchange.engine) if scenario.perps else None,
     )
     runner = web.AppRunner(
         front.app(), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.clock import Clock
+from bot.sim.binance.fapi_venue import Futures
 from bot.sim.binance.params import Symbols
 from bot.sim.binance.wire import NotionalFilter
 from bot.sim.exchange import SimExchange
@@ -46,6 +47,7 @@ class Venue:
         self.quote_qty: dict[str, Decimal] = {}  # by order id, for orders sent by quoteOrderQty
         self._id_rng = random.Random(f"{seed}/client-ids")
         self.key_restrictions = KeyRestrictions()
+        self.futures: Futures | None = None  # the USD-M futures account, with perpetuals
 
     def now_ms(self) -> int:
         """The server's time: the exchange's clock, which may be off the client's."""

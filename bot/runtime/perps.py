@@ -1,0 +1,514 @@
+"""Perpetual futures at run time (`[derivatives]`): the margin guard first, then exposures.
+
+At every poll, `Perps.after_poll` reads the positions, the futures wallet and the funding rates,
+and judges the margin (`bot.domain.margin`). A breach is acted on before anything else is
+traded: collateral moved from spot to the futures wallet where the venue allows it, then
+reduce-only cuts, worked at once (marketable limits within the band) and journaled as a
+rebalance of kind `delever`. Funding paid and received is journaled once per settlement. The
+portfolio is then judged as net exposures (`bot.domain.exposure`): what decides a rebalance.
+
+A rebalance (`Perps.plan`, called by the `Rebalancer`) splits each asset's change between spot
+and its perpetual, moves the collateral the new positions need first, and returns the spot
+targets for the spot planner and the perpetual legs: reduce-only legs run before the spot legs,
+opening legs after them, each opening refused that would breach the margin limits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from bot.clock import Clock
+from bot.domain.exposure import (
+    Allocation,
+    ExposurePolicy,
+    ExposureView,
+    PerpOrder,
+    allocate,
+    perp_orders,
+    spot_targets,
+    value_exposures,
+)
+from bot.domain.margin import (
+    DeleverPlan,
+    MarginHealth,
+    MarginLimits,
+    delever,
+    health,
+    opening_allowed,
+    realised_move,
+)
+from bot.domain.market import ONE, ZERO
+from bot.domain.planner import Leg, Plan
+from bot.domain.portfolio import PortfolioSpec, Valuation
+from bot.domain.positions import (
+    FundingRate,
+    FuturesAccount,
+    MarginMode,
+    Position,
+    PositionMode,
+)
+from bot.domain.status import LegOutcome, RebalanceStatus
+from bot.errors import GatewayError
+from bot.exchange.gateway import Gateway
+from bot.execution.executor import Executor
+from bot.execution.reports import RebalanceReport
+from bot.journal import Journal
+from bot.metrics import Metrics
+from bot.notify import Notifier
+from bot.observability import get_logger
+
+log = get_logger("bot.perps")
+
+DAY = 86_400.0
+# Funding is read again this long after a settlement the rates announced (the exchange books it
+# a little after the hour), and at least this often.
+FUNDING_LAG = 120.0
+FUNDING_EVERY = 3_600.0
+# Collateral moved for new positions: what target_leverage needs, and this much more (fees and
+# the mark moving while they open).
+COLLATERAL_MARGIN = Decimal("0.05")
+CENT = Decimal("0.01")  # transfers in the quote's cents
+STATE_KEY = "derivatives_state"  # the journal's meta: the last look, for `status` and the API
+
+
+@dataclass(frozen=True, slots=True)
+class PerpsLook:
+    """One poll's view of the perpetuals, and the portfolio as net exposures."""
+
+    spot: Valuation
+    positions: tuple[Position, ...]
+    account: FuturesAccount
+    rates: Mapping[str, FundingRate]
+    moves: Mapping[str, Decimal]
+    view: ExposureView
+    health: MarginHealth
+    valuation: Valuation  # each asset's net exposure against its target and band
+
+
+@dataclass(frozen=True, slots=True)
+class ExposurePlan:
+    allocation: Allocation
+    spot_targets: dict[str, Decimal]
+    reducing: tuple[Leg, ...]
+    opening: tuple[Leg, ...]
+    held_back: tuple[str, ...]  # openings refused by the margin limits, and why
+    valuation: Valuation  # the exposures before the rebalance (after any collateral moved)
+
+
+@dataclass
+class Perps:
+    """One account's perpetuals, beside its spot account (see the module docstring)."""
+
+    gateway: Gateway  # the perpetuals' venue
+    executor: Executor  # exposure legs, in the configured style
+    urgent: Executor  # the guard's cuts: marketable limits within the band
+    spot: Gateway  # the spot account: its free quote backs the transfers
+    journal: Journal
+    clock: Clock
+    quote: str
+    policy: ExposurePolicy
+    limits: MarginLimits
+    margin_mode: MarginMode
+    position_mode: PositionMode
+    transfer: bool  # move collateral from spot when the venue allows it
+    mode: str  # where it trades (journaled with each rebalance)
+    reserve: Decimal = ZERO  # of the quote on spot, never moved
+    notifier: Notifier | None = None
+    metrics: Metrics | None = None
+    last: PerpsLook | None = None
+    acted_at: float | None = None  # when the guard last moved collateral or cut a position
+    _marks: dict[str, deque[tuple[float, Decimal]]] = field(default_factory=dict)
+    _funding_at: float | None = None  # the next time funding is read
+    _breached: bool = False
+    _checked: bool = False
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted(set(self.policy.perp_symbols.values()))
+
+    async def start(self) -> str | None:
+        """Markets loaded; the account's modes checked against the configuration. Returns why
+        trading must not start (None: it may)."""
+        if not self.gateway.markets:
+            await self.gateway.load_markets()
+        missing = [s for s in self.symbols if s not in self.gateway.markets]
+        if missing:
+            return f"derivatives: {', '.join(missing)} not listed by {self.gateway.id}"
+        mode = await self.gateway.position_mode(self.symbols[0])
+        if mode is not self.position_mode:
+            return (
+                f"derivatives: the account is in {mode.value} position mode, the configuration"
+                f" says {self.position_mode.value}; change one (the bot never switches it)"
+            )
+        self._checked = True
+        return None
+
+    async def observe(self, spot: Valuation) -> PerpsLook:
+        """Positions, the futures wallet, funding rates; margin health; exposures."""
+        if not self.gateway.markets:
+            await self.gateway.load_markets()
+        positions = tuple(await self.gateway.fetch_positions(self.symbols))
+        account = await self.gateway.fetch_futures_account(self.quote)
+        rates = await self.gateway.fetch_funding_rates(self.symbols)
+        now = self.clock.time()
+        marks = {s: r.mark_price for s, r in rates.items()}
+        marks.update({p.symbol: p.mark_price for p in positions})
+        for symbol, mark in marks.items():
+            seen = self._marks.setdefault(symbol, deque())
+            seen.append((now, mark))
+            while seen and seen[0][0] < now - DAY:
+                seen.popleft()
+        moves = {s: realised_move(list(m)) for s, m in self._marks.items()}
+        values = {p.asset: p.value for p in spot.positions}
+        view = value_exposures(values, positions, account, self.quote)
+        judged = health(positions, account, moves, self.limits)
+        look = PerpsLook(
+            spot,
+            positions,
+            account,
+            rates,
+            moves,
+            view,
+            judged,
+            exposure_valuation(spot, view),
+        )
+        self.last = look
+        self.journal.set_meta(STATE_KEY, json.dumps(state(look, now), sort_keys=True))
+        if self.metrics is not None:
+            self.metrics.observe_margin(judged, view, account)
+        return look
+
+    async def after_poll(self, spot: Valuation) -> tuple[Valuation, str | None]:
+        """The margin guard, then funding: returns the exposures' valuation and why the bot
+        must halt (None: it need not)."""
+        if not self._checked:
+            refusal = await self.start()
+            if refusal is not None:
+                return spot, refusal
+        look = await self.observe(spot)
+        mismatch = [p.symbol for p in look.positions if p.margin_mode is not self.margin_mode]
+        if mismatch:
+            return look.valuation, (
+                f"derivatives: {', '.join(sorted(set(mismatch)))} in"
+                f" {look.positions[0].margin_mode.value} margin, the configuration says"
+                f" {self.margin_mode.value}; change one (the bot never switches it)"
+            )
+        if await self.guard(look):
+            look = await self.observe(spot)  # what the guard left; spot is read at the next poll
+        await self.read_funding(look)
+        return look.valuation, None
+
+    async def guard(self, look: PerpsLook) -> bool:
+        """Act on a breach before anything else: returns whether it moved or cut anything."""
+        if look.health.ok:
+            if self._breached:
+                self._breached = False
+                self.journal.record_margin_event("clear", "", {"leverage": look.health.leverage})
+                log.info("margin_clear", leverage=str(look.health.leverage))
+            return False
+        reasons = [b.describe() for b in look.health.breaches]
+        log.warning("margin_breach", breaches=reasons)
+        self.journal.record_margin_event("breach", "", {"breaches": reasons})
+        if not self._breached and self.notifier is not None:
+            await self.notifier.error("margin", "margin guard: " + "; ".join(reasons))
+        self._breached = True
+        free = await self._spot_free()
+        plan = delever(
+            look.health,
+            list(look.positions),
+            look.account,
+            self.gateway.markets,
+            self.limits,
+            free,
+            self.transfer and self.gateway.can_transfer,
+        )
+        acted = await self._act(plan, look)
+        if acted:
+            self.acted_at = self.clock.time()
+        return acted
+
+    async def _act(self, plan: DeleverPlan, look: PerpsLook) -> bool:
+        acted = False
+        if plan.transfer > 0:
+            # Up to the cent, within what spot has free (the plan capped it there already).
+            amount = min(plan.transfer.quantize(CENT, ROUND_CEILING), await self._spot_free())
+            amount = amount.quantize(CENT, ROUND_FLOOR)
+            try:
+                await self.gateway.transfer_collateral(self.quote, amount, to_futures=True)
+                acted = True
+                self.journal.record_margin_event("transfer", "", {"amount": str(amount)})
+                log.warning("margin_transfer", amount=str(amount), asset=self.quote)
+                if self.metrics is not None:
+                    self.metrics.margin_action("transfer")
+            except GatewayError as exc:  # cut instead: the positions must not wait
+                log.error("margin_transfer_failed", error=str(exc))
+                plan = delever(
+                    look.health,
+                    list(look.positions),
+                    look.account,
+                    self.gateway.markets,
+                    self.limits,
+                    ZERO,
+                    False,
+                )
+        for top in plan.top_ups:
+            await self.gateway.add_margin(top.symbol, top.amount, top.side)
+            self.journal.record_margin_event(
+                "transfer", top.symbol, {"add_margin": str(top.amount)}
+            )
+        if plan.orders:
+            legs = [self._leg(o, look) for o in plan.orders]
+            report = await self.run_alone(legs, look, "delever", "; ".join(plan.reasons))
+            for leg in report.legs:
+                self.journal.record_margin_event(
+                    "reduce", leg.symbol, {"side": leg.side.value, "filled": str(leg.filled)}
+                )
+            if self.metrics is not None:
+                self.metrics.margin_action("reduce")
+            if self.notifier is not None:
+                cut = ", ".join(
+                    f"{leg.side.value} {leg.filled} {leg.symbol}" for leg in report.legs
+                )
+                await self.notifier.error("margin", f"margin guard cut: {cut}")
+            acted = True
+        return acted
+
+    async def read_funding(self, look: PerpsLook) -> None:
+        """Funding settled since the last read, journaled once each (by the exchange's id)."""
+        now = self.clock.time()
+        if self._funding_at is not None and now < self._funding_at:
+            return
+        since = self.journal.last_funding_ms()
+        since_ms = int((now - 7 * DAY) * 1000) if since is None else since
+        try:
+            payments = await self.gateway.fetch_funding_payments(since_ms)
+        except GatewayError as exc:
+            log.warning("funding_unread", error=str(exc))
+            return
+        new = self.journal.record_funding(payments)
+        if new:
+            total = sum((p.amount for p in payments), ZERO)
+            log.info("funding", payments=new, total=str(total))
+            if self.metrics is not None:
+                self.metrics.funding(payments[-new:])
+        upcoming = [r.next_funding / 1000 for r in look.rates.values() if r.next_funding]
+        nearest = min(upcoming, default=now + FUNDING_EVERY) + FUNDING_LAG
+        self._funding_at = min(nearest, now + FUNDING_EVERY)
+
+    async def _spot_free(self) -> Decimal:
+        balances = await self.spot.fetch_balances()
+        return max(ZERO, balances.free.get(self.quote, ZERO) - self.reserve)
+
+    # ---- a rebalance's share --------------------------------------------------------------
+
+    async def plan(
+        self,
+        spot: Valuation,
+        portfolio: PortfolioSpec,
+        respot: Callable[[], Awaitable[Valuation]],
+    ) -> ExposurePlan:
+        """The split of every asset's change, with the collateral the new positions need moved
+        first (then the spot account is read again, `respot`): spot targets for the spot
+        planner and the perpetual legs, reducing ones apart from opening ones."""
+        look = await self.observe(spot)
+        allocation = allocate(look.view, portfolio.targets, self.policy, look.rates)
+        moved = await self._collateral(look, allocation)
+        if moved:
+            spot = await respot()
+            look = await self.observe(spot)
+            allocation = allocate(look.view, portfolio.targets, self.policy, look.rates)
+        reducing: list[Leg] = []
+        opening: list[Leg] = []
+        held: list[str] = [f"{c.asset}: {c.why}" for c in allocation.clipped]
+        desired = allocation.perp_bases()
+        for symbol in self.symbols:
+            market = self.gateway.markets[symbol]
+            mine = [p for p in look.positions if p.symbol == symbol]
+            want = desired.get(symbol, ZERO)
+            rate = look.rates.get(symbol)
+            mark = rate.mark_price if rate is not None else None
+            if mark is None and mine:
+                mark = mine[0].mark_price
+            if mark is None:
+                continue
+            why = opening_allowed(
+                symbol, want, list(look.positions), look.account, market, mark, look.moves,
+                self.limits,
+            )  # fmt: skip
+            if why:
+                held.append(f"{symbol}: opening held back: {'; '.join(why)}")
+                log.warning("perp_opening_held_back", symbol=symbol, why=why)
+            for order in perp_orders(mine, want, self.position_mode, market, mark):
+                if order.reduce_only:
+                    reducing.append(self._leg(order, look, mark))
+                elif not why:
+                    opening.append(self._leg(order, look, mark))
+        targets = spot_targets(allocation, spot.total)
+        return ExposurePlan(
+            allocation, targets, tuple(reducing), tuple(opening), tuple(held), look.valuation
+        )
+
+    async def _collateral(self, look: PerpsLook, allocation: Allocation) -> bool:
+        """Move to the futures wallet what the wanted positions (as they were before the
+        leverage cap clipped them to the collateral there now) need at target_leverage, and a
+        margin, from the spot account's free quote. Whether anything moved."""
+        wanted = {a.asset: a.perp for a in allocation.assets}
+        for clip in allocation.clipped:
+            if clip.perp:
+                wanted[clip.asset] = clip.wanted
+        need = sum((abs(v) for v in wanted.values()), ZERO) / self.limits.target_leverage
+        short = need * (ONE + COLLATERAL_MARGIN) - look.account.equity
+        if short <= 0 or not (self.transfer and self.gateway.can_transfer):
+            return False
+        amount = min(short, await self._spot_free()).quantize(CENT, ROUND_FLOOR)
+        if amount <= 0:
+            return False
+        await self.gateway.transfer_collateral(self.quote, amount, to_futures=True)
+        self.journal.record_margin_event("transfer", "", {"amount": str(amount), "for": "open"})
+        log.info("collateral_transfer", amount=str(amount), asset=self.quote)
+        return True
+
+    def _leg(self, order: PerpOrder, look: PerpsLook, mark: Decimal | None = None) -> Leg:
+        market = self.gateway.markets[order.symbol]
+        price = mark or _mark(order.symbol, look)
+        notional = order.amount * market.contract_size * price
+        return Leg(
+            symbol=order.symbol,
+            side=order.side,
+            amount=order.amount,
+            price=price,
+            notional=notional,
+            value=notional,
+            spends=self.quote,
+            receives=self.quote,
+            est_cost_bps=market.taker_fee * 10_000,
+            est_cost=notional * market.taker_fee,
+            take_now_bps=None,
+            reduce_only=order.reduce_only,
+            position_side=order.position_side,
+        )
+
+    async def run_legs(
+        self,
+        legs: Sequence[Leg],
+        report: RebalanceReport,
+        prefix: str,
+        first_seq: int,
+        executor: Executor | None = None,
+    ) -> None:
+        """Work `legs` one after another (a reduce-only leg never waits on another's fills),
+        journaled under `report`'s rebalance; their reports appended to it."""
+        rid = report.rebalance_id
+        assert rid is not None
+        ids = self.gateway.profile.client_id
+        for i, leg in enumerate(legs):
+            if (executor or self.executor).stopping:
+                return
+            seq = first_seq + i
+            key = ids.leg_key(prefix, seq)
+            book = await self.gateway.fetch_order_book(leg.symbol, 5)
+            arrival = book.mid or leg.price
+            self.journal.start_leg(
+                key, rid, seq, leg.symbol, leg.side, leg.amount, arrival, leg.value
+            )
+            result = await (executor or self.executor).run_leg(leg, arrival, key)
+            report.legs.append(result)
+            self.journal.finish_leg(
+                result.key,
+                result.outcome,
+                result.reason,
+                result.filled,
+                result.cost,
+                result.fees,
+                report.leg_value(result),
+                fees_settled=result.fees_settled,
+            )
+            if result.outcome is not LegOutcome.DONE and report.status is RebalanceStatus.DONE:
+                report.status = RebalanceStatus.HALTED
+                report.reason = f"{result.symbol}: {result.reason}"
+
+    async def run_alone(
+        self, legs: Sequence[Leg], look: PerpsLook, kind: str, reason: str
+    ) -> RebalanceReport:
+        """The guard's cuts as a rebalance of their own (kind `delever`), journaled."""
+        started = self.clock.time()
+        plan = Plan(look.valuation, tuple(legs), (), {})
+        rid = self.journal.start_rebalance(self.mode, look.valuation.total, plan.est_cost)
+        report = RebalanceReport(rid, RebalanceStatus.DONE, reason, plan, started)
+        report.kind = kind
+        tag = self.journal.get_meta("instance_tag") or "rb"
+        ids = self.gateway.profile.client_id
+        prefix = ids.rebalance_prefix(tag, rid, f"{int(started) % 65536:04x}")
+        log.warning("delever_started", id=rid, legs=len(legs), reason=reason)
+        try:
+            await self.run_legs(legs, report, prefix, 0, self.urgent)
+        finally:
+            report.finished = self.clock.time()
+            self.journal.finish_rebalance(rid, report.status, report.reason, report.to_dict())
+        return report
+
+
+def exposure_valuation(spot: Valuation, view: ExposureView) -> Valuation:
+    """The portfolio as net exposures, in the spot valuation's shape: each asset's value is its
+    spot value plus its perpetual's notional, its balance the base amount of both, its weight a
+    share of the whole equity (spot and the futures wallet); the quote is what the rest leaves.
+    Bands and targets are the spot valuation's: they now bound exposures."""
+    equity = view.equity
+    rows = []
+    for p in spot.positions:
+        if p.asset == spot.quote:
+            continue
+        x = view.asset(p.asset)
+        net = x.spot + x.perp
+        weight = net / equity if equity > 0 else ZERO
+        rows.append(replace(p, balance=p.balance + x.perp_base, value=net, weight=weight))
+    cash = equity - sum((r.value for r in rows), ZERO)
+    quote = spot.position(spot.quote)
+    weight = cash / equity if equity > 0 else ZERO
+    rows.append(replace(quote, balance=cash, value=cash, weight=weight))
+    return replace(spot, total=equity, positions=tuple(rows))
+
+
+def state(look: PerpsLook, at: float) -> dict[str, object]:
+    """The last look as the journal keeps it (decimals as text): positions with their margin,
+    the futures wallet, leverage, the breaches."""
+    rows = []
+    for p, h in zip(look.positions, look.health.positions, strict=True):
+        rows.append(
+            {
+                "symbol": p.symbol,
+                "side": p.side.value,
+                "contracts": str(p.contracts),
+                "notional": str(p.notional),
+                "mark": str(p.mark_price),
+                "entry": str(p.entry_price),
+                "liquidation": None if h.liquidation.price is None else str(h.liquidation.price),
+                "liquidation_recomputed": h.liquidation.recomputed,
+                "distance": None if h.distance is None else str(h.distance),
+                "floor": str(h.floor),
+                "margin_mode": p.margin_mode.value,
+            }
+        )
+    rates = {s: str(r.rate) for s, r in sorted(look.rates.items())}
+    return {
+        "at": at,
+        "positions": rows,
+        "futures_wallet": str(look.account.wallet),
+        "futures_equity": str(look.account.equity),
+        "leverage": str(look.view.leverage),
+        "futures_leverage": str(look.view.futures_leverage),
+        "margin_ratio": None if look.health.margin_ratio is None else str(look.health.margin_ratio),
+        "breaches": [b.describe() for b in look.health.breaches],
+        "funding_rates": rates,
+    }
+
+
+def _mark(symbol: str, look: PerpsLook) -> Decimal:
+    rate = look.rates.get(symbol)
+    if rate is not None:
+        return rate.mark_price
+    return next(p.mark_price for p in look.positions if p.symbol == symbol)
