@@ -3,7 +3,8 @@
     python -m bench                  # everything (about 15 minutes on two cores)
     python -m bench --quick          # a quick, noisier execution benchmark (about a minute)
     python -m bench --only execution --max-seeds 64   # more seeds per cell (about twice as long)
-    python -m bench --only overhead  # plan time, daemon poll CPU, peak RSS, RSS over 60 rebalances
+    python -m bench --only overhead  # plan time, daemon poll CPU, peak RSS, RSS over 60 rebalances,
+                                     # the policy lab (20 policies x 10 assets x 5 years hourly)
 
 The execution benchmark's knobs are also environment variables (command-line flags win):
 BENCH_DURATIONS="5 15 30" (minutes), BENCH_SIZES="5 20" (x top-of-book depth),
@@ -73,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     if args.only != "execution":
         rows = [*plan_speed.run(), *overhead.run(), *soak.run()]
+        from bench import backtest  # numpy after the RSS figures, not counted in them
+
+        rows += backtest.run()
         lines = ["## Overhead", "", *figures_table(rows)]
         (execution.RESULTS / "overhead.md").write_text("\n".join(lines) + "\n")
         print("\n".join(lines), flush=True)

@@ -20,7 +20,10 @@ from rich.console import Console
 
 from bot import __version__
 from bot.api.serve import control_services
+from bot.cli_backtest import backtest as backtest_command
+from bot.cli_data import data_app
 from bot.cli_plan import render_path, with_glide  # glide caps: the plan along their path
+from bot.cli_sim import sim_server
 from bot.errors import BotError, ConfigError, JournalError, JournalIdentityError
 from bot.execution.reports import RebalanceReport
 from bot.journal import Journal
@@ -58,7 +61,7 @@ from bot.runtime.wiring import (
     read_snapshot,
     run_bot,
 )
-from bot.settings import Mode, Settings, load_settings, sim_server_credentials
+from bot.settings import Mode, Settings, load_settings
 from bot.snapshot import load_snapshot
 
 app = typer.Typer(
@@ -68,6 +71,9 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: fits 80 columns, no type shown after a flag
     help="Keeps a crypto portfolio at its target allocation.",
 )
+app.command("sim-server")(sim_server)  # the simulator served as Binance's API (bot/cli_sim.py)
+app.add_typer(data_app, name="data")  # the policy lab's price history (bot/cli_data.py)
+app.command("backtest")(backtest_command)  # the policy lab (bot/cli_backtest.py)
 
 
 def _show_version(value: bool) -> None:
@@ -472,39 +478,6 @@ def raise_cash(
         settings, amount, asset, as_json=as_json, execute=execute, live=live, out=out
     ):
         raise typer.Exit(code)
-
-
-@app.command("sim-server")
-def sim_server(
-    scenario: Annotated[Path, typer.Option(help="Scenario file (config/scenarios/*.toml).")],
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
-    host: Annotated[
-        str, typer.Option(help="Address to listen on (0.0.0.0 inside a container).")
-    ] = "127.0.0.1",
-) -> None:
-    """Serve the simulated exchange as the Binance spot REST API, until SIGINT/SIGTERM.
-
-    Point the bot at it with exchange.id = "binance", exchange.api_url = "http://127.0.0.1:PORT".
-    It accepts the keys in REBALANCE_EXCHANGE__API_KEY / __SECRET, else local test keys.
-    """
-    from bot.sim.binance import LOCAL_TEST_API_KEY, LOCAL_TEST_SECRET, serve
-
-    configure_logging("info", "auto")
-    api_key, secret = sim_server_credentials(LOCAL_TEST_API_KEY, LOCAL_TEST_SECRET)
-    register_secrets([secret])
-    try:
-        serve(
-            scenario,
-            port,
-            api_key,
-            secret,
-            host=host,
-            on_ready=lambda url: print(f"simulated Binance spot API on {url}", flush=True),
-        )
-    except ConfigError as exc:
-        _fail(exc.problems)
-    except OSError as exc:
-        _fail([f"cannot listen on {host}:{port}: {exc.strerror}"])
 
 
 @app.command()

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from bot.domain.margin import funding_totals
 from bot.journal import Journal
-from bot.runtime.perps import STATE_KEY
+from bot.runtime.perps_view import STATE_KEY
 
 
 def derivatives_dict(journal: Journal) -> dict[str, Any] | None:

@@ -13,12 +13,13 @@ signed and paged, how the position mode is told and between which accounts colla
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import ccxt.async_support as ccxt
 
-from bot.domain.market import Side
+from bot.domain.market import ZERO, Market, Side
 from bot.domain.orders import OrderRequest
 from bot.domain.positions import (
     FundingPayment,
@@ -41,6 +42,16 @@ from bot.exchange.transport import Transport
 
 # Funding pages read per window at most: a bound an account polled daily never reaches.
 MAX_FUNDING_PAGES = 50
+
+
+def order_market(profile: ExchangeProfile, market: Market, reduce_only: bool) -> Market:
+    """The market whose filters an order must meet: one that only reduces, where the exchange
+    waives the minimum notional for it (`reduce_only_waives_min_cost`), needs only the step and
+    the minimum amount, so a position smaller than the minimum can still be cut."""
+    facts = profile.perps
+    if reduce_only and facts is not None and facts.reduce_only_waives_min_cost:
+        return replace(market, min_cost=ZERO)
+    return market
 
 
 def order_params(profile: ExchangeProfile, request: OrderRequest) -> dict[str, Any]:

@@ -49,8 +49,9 @@ from bot.exchange.codec import (
     to_text,
     top_from_ticker,
 )
-from bot.exchange.derivatives import DerivativesApi, order_params
+from bot.exchange.derivatives import DerivativesApi, order_market, order_params
 from bot.exchange.flows import FlowsApi
+from bot.exchange.ohlcv import OhlcvApi
 from bot.exchange.profile import ExchangeProfile
 from bot.exchange.profiles import profile_for
 from bot.exchange.transport import RetryPolicy, Sleep
@@ -64,7 +65,7 @@ TOP_DEPTH = 5
 SCAN_CLOSED = 100
 
 
-class Gateway(FlowsApi, DerivativesApi):
+class Gateway(FlowsApi, DerivativesApi, OhlcvApi):
     """Typed, paced, retried access to one exchange account: its markets, balances, books,
     orders, external flows (`flows.FlowsApi`) and perpetuals (`derivatives.DerivativesApi`)."""
 
@@ -311,6 +312,7 @@ class Gateway(FlowsApi, DerivativesApi):
         market = self.markets.get(request.symbol)
         if market is None:
             raise OrderRejected(f"{request.symbol}: unknown market (load_markets first)")
+        market = order_market(self.profile, market, request.reduce_only)
         reason = market.rejects(request.amount, request.price)
         if reason is None and market.round_price(request.price, request.side) != request.price:
             reason = f"price {request.price} is not on the tick {market.price_tick}"

@@ -126,7 +126,8 @@ class PerpFacts:
     `funding_hours` where ccxt reports no interval. `position_mode_call`: ccxt's method that
     tells one-way or hedge, None: a symbol's positions tell. `transfer_accounts`: ccxt's names
     of the spot and futures accounts, else None and `transfer_refused` says why;
-    `transfers_in_demo`: whether the demo has the transfer API.
+    `transfers_in_demo`: whether the demo has the transfer API;
+    `reduce_only_waives_min_cost`: see the field.
     """
 
     ccxt_options: Mapping[str, Any] = field(default_factory=dict)
@@ -146,6 +147,9 @@ class PerpFacts:
     transfer_accounts: tuple[str, str] | None = None
     transfer_refused: str | None = None
     transfers_in_demo: bool = False
+    # Whether an order that only reduces is exempt from the market's minimum notional (Binance:
+    # -4164 "unless you choose reduce only"): the margin guard may then cut any amount.
+    reduce_only_waives_min_cost: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +181,8 @@ class ExchangeProfile:
     cancel_reply_final: bool = True
     # Set when `exchange.api_url` is supported for this exchange.
     api_url: ApiUrlLayout | None = None
+    # OHLCV bars one fetch_ohlcv request asks for (Binance: 1000); the gateway pages through more.
+    ohlcv_page: int = 500
     # Trades one trade query asks for (the exchange's page: Binance 500, OKX 100, Kraken 50);
     # the gateway pages through more.
     trades_page: int = 50

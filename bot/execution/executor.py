@@ -45,6 +45,7 @@ from bot.errors import (
     RequestRefused,
     WouldCross,
 )
+from bot.exchange.derivatives import order_market
 from bot.exchange.gateway import Gateway
 from bot.exchange.transport import request_counter
 from bot.execution.fills import estimated_fees, read_fills, since_ms
@@ -128,7 +129,10 @@ class Executor:
     ) -> LegReport:
         """Work one leg. A buy spends at most `budget` of the asset it spends, fees included
         (the quote the plan gave it: never the reserve, never another leg's share)."""
-        market = self.gateway.markets[leg.symbol]
+        # A cut of a perpetual may be smaller than the minimum notional where it is waived.
+        market = order_market(
+            self.gateway.profile, self.gateway.markets[leg.symbol], leg.reduce_only
+        )
         report = LegReport(key, leg.symbol, leg.side, leg.amount, arrival_mid, market.quote)
         report.budget = budget
         report.started = self.clock.time()

@@ -15,17 +15,18 @@ opening legs after them, each opening refused that would breach the margin limit
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from bot.clock import Clock
 from bot.domain.exposure import (
     Allocation,
     ExposurePolicy,
-    ExposureView,
     PerpOrder,
     allocate,
     perp_orders,
@@ -34,7 +35,6 @@ from bot.domain.exposure import (
 )
 from bot.domain.margin import (
     DeleverPlan,
-    MarginHealth,
     MarginLimits,
     delever,
     health,
@@ -45,10 +45,7 @@ from bot.domain.market import ONE, ZERO
 from bot.domain.planner import Leg, Plan
 from bot.domain.portfolio import PortfolioSpec, Valuation
 from bot.domain.positions import (
-    FundingRate,
-    FuturesAccount,
     MarginMode,
-    Position,
     PositionMode,
 )
 from bot.domain.status import LegOutcome, RebalanceStatus
@@ -60,6 +57,14 @@ from bot.journal import Journal
 from bot.metrics import Metrics
 from bot.notify import Notifier
 from bot.observability import get_logger
+from bot.runtime.perps_view import (
+    STATE_KEY,
+    ExposurePlan,
+    PerpsLook,
+    exposure_valuation,
+    mark_of,
+    state,
+)
 
 log = get_logger("bot.perps")
 
@@ -72,31 +77,6 @@ FUNDING_EVERY = 3_600.0
 # the mark moving while they open).
 COLLATERAL_MARGIN = Decimal("0.05")
 CENT = Decimal("0.01")  # transfers in the quote's cents
-STATE_KEY = "derivatives_state"  # the journal's meta: the last look, for `status` and the API
-
-
-@dataclass(frozen=True, slots=True)
-class PerpsLook:
-    """One poll's view of the perpetuals, and the portfolio as net exposures."""
-
-    spot: Valuation
-    positions: tuple[Position, ...]
-    account: FuturesAccount
-    rates: Mapping[str, FundingRate]
-    moves: Mapping[str, Decimal]
-    view: ExposureView
-    health: MarginHealth
-    valuation: Valuation  # each asset's net exposure against its target and band
-
-
-@dataclass(frozen=True, slots=True)
-class ExposurePlan:
-    allocation: Allocation
-    spot_targets: dict[str, Decimal]
-    reducing: tuple[Leg, ...]
-    opening: tuple[Leg, ...]
-    held_back: tuple[str, ...]  # openings refused by the margin limits, and why
-    valuation: Valuation  # the exposures before the rebalance (after any collateral moved)
 
 
 @dataclass
@@ -117,6 +97,7 @@ class Perps:
     transfer: bool  # move collateral from spot when the venue allows it
     mode: str  # where it trades (journaled with each rebalance)
     reserve: Decimal = ZERO  # of the quote on spot, never moved
+    watch_every: float = 10.0  # seconds between margin checks while a rebalance works
     notifier: Notifier | None = None
     metrics: Metrics | None = None
     last: PerpsLook | None = None
@@ -190,11 +171,11 @@ class Perps:
             if refusal is not None:
                 return spot, refusal
         look = await self.observe(spot)
-        mismatch = [p.symbol for p in look.positions if p.margin_mode is not self.margin_mode]
+        mismatch = [p for p in look.positions if p.margin_mode is not self.margin_mode]
         if mismatch:
+            which = ", ".join(sorted({f"{p.symbol} in {p.margin_mode.value}" for p in mismatch}))
             return look.valuation, (
-                f"derivatives: {', '.join(sorted(set(mismatch)))} in"
-                f" {look.positions[0].margin_mode.value} margin, the configuration says"
+                f"derivatives: {which} margin, the configuration says"
                 f" {self.margin_mode.value}; change one (the bot never switches it)"
             )
         if await self.guard(look):
@@ -267,15 +248,47 @@ class Perps:
                 self.journal.record_margin_event(
                     "reduce", leg.symbol, {"side": leg.side.value, "filled": str(leg.filled)}
                 )
-            if self.metrics is not None:
+            cut = [leg for leg in report.legs if leg.filled > 0]
+            if cut and self.metrics is not None:
                 self.metrics.margin_action("reduce")
-            if self.notifier is not None:
-                cut = ", ".join(
-                    f"{leg.side.value} {leg.filled} {leg.symbol}" for leg in report.legs
-                )
-                await self.notifier.error("margin", f"margin guard cut: {cut}")
-            acted = True
+            if cut and self.notifier is not None:
+                what = ", ".join(f"{leg.side.value} {leg.filled} {leg.symbol}" for leg in cut)
+                await self.notifier.error("margin", f"margin guard cut: {what}")
+            acted = acted or bool(cut)
         return acted
+
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[None]:
+        """While a rebalance works its legs (the daemon does not poll then), the margin is
+        checked every `watch_every` seconds all the same: on a breach the rebalance's perpetual
+        legs stop (an opening leg must not add to the risk) and the guard acts at once."""
+        stopped = False
+
+        async def watch() -> None:
+            nonlocal stopped
+            while True:
+                await self.clock.sleep(self.watch_every)
+                if self.last is None:
+                    continue
+                try:
+                    look = await self.observe(self.last.spot)
+                    if look.health.ok:
+                        continue
+                    stopped = True
+                    self.executor.stop("margin guard: " + look.health.breaches[0].describe())
+                    await self.guard(look)
+                except GatewayError as exc:  # the next look tries again
+                    log.warning("margin_watch_failed", error=str(exc))
+
+        task = asyncio.ensure_future(watch())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if stopped:
+                self.executor.resume()
 
     async def read_funding(self, look: PerpsLook) -> None:
         """Funding settled since the last read, journaled once each (by the exchange's id)."""
@@ -374,7 +387,7 @@ class Perps:
 
     def _leg(self, order: PerpOrder, look: PerpsLook, mark: Decimal | None = None) -> Leg:
         market = self.gateway.markets[order.symbol]
-        price = mark or _mark(order.symbol, look)
+        price = mark or mark_of(order.symbol, look)
         notional = order.amount * market.contract_size * price
         return Leg(
             symbol=order.symbol,
@@ -450,65 +463,3 @@ class Perps:
             report.finished = self.clock.time()
             self.journal.finish_rebalance(rid, report.status, report.reason, report.to_dict())
         return report
-
-
-def exposure_valuation(spot: Valuation, view: ExposureView) -> Valuation:
-    """The portfolio as net exposures, in the spot valuation's shape: each asset's value is its
-    spot value plus its perpetual's notional, its balance the base amount of both, its weight a
-    share of the whole equity (spot and the futures wallet); the quote is what the rest leaves.
-    Bands and targets are the spot valuation's: they now bound exposures."""
-    equity = view.equity
-    rows = []
-    for p in spot.positions:
-        if p.asset == spot.quote:
-            continue
-        x = view.asset(p.asset)
-        net = x.spot + x.perp
-        weight = net / equity if equity > 0 else ZERO
-        rows.append(replace(p, balance=p.balance + x.perp_base, value=net, weight=weight))
-    cash = equity - sum((r.value for r in rows), ZERO)
-    quote = spot.position(spot.quote)
-    weight = cash / equity if equity > 0 else ZERO
-    rows.append(replace(quote, balance=cash, value=cash, weight=weight))
-    return replace(spot, total=equity, positions=tuple(rows))
-
-
-def state(look: PerpsLook, at: float) -> dict[str, object]:
-    """The last look as the journal keeps it (decimals as text): positions with their margin,
-    the futures wallet, leverage, the breaches."""
-    rows = []
-    for p, h in zip(look.positions, look.health.positions, strict=True):
-        rows.append(
-            {
-                "symbol": p.symbol,
-                "side": p.side.value,
-                "contracts": str(p.contracts),
-                "notional": str(p.notional),
-                "mark": str(p.mark_price),
-                "entry": str(p.entry_price),
-                "liquidation": None if h.liquidation.price is None else str(h.liquidation.price),
-                "liquidation_recomputed": h.liquidation.recomputed,
-                "distance": None if h.distance is None else str(h.distance),
-                "floor": str(h.floor),
-                "margin_mode": p.margin_mode.value,
-            }
-        )
-    rates = {s: str(r.rate) for s, r in sorted(look.rates.items())}
-    return {
-        "at": at,
-        "positions": rows,
-        "futures_wallet": str(look.account.wallet),
-        "futures_equity": str(look.account.equity),
-        "leverage": str(look.view.leverage),
-        "futures_leverage": str(look.view.futures_leverage),
-        "margin_ratio": None if look.health.margin_ratio is None else str(look.health.margin_ratio),
-        "breaches": [b.describe() for b in look.health.breaches],
-        "funding_rates": rates,
-    }
-
-
-def _mark(symbol: str, look: PerpsLook) -> Decimal:
-    rate = look.rates.get(symbol)
-    if rate is not None:
-        return rate.mark_price
-    return next(p.mark_price for p in look.positions if p.symbol == symbol)

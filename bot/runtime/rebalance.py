@@ -7,6 +7,7 @@ the journal's ids and the instance tag, so they never repeat, across restarts to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -27,7 +28,8 @@ from bot.execution.reports import RebalanceReport
 from bot.journal import Journal
 from bot.observability import get_logger
 from bot.runtime.glide import glide_inputs, plan_gliding, record_path
-from bot.runtime.perps import ExposurePlan, Perps
+from bot.runtime.perps import Perps
+from bot.runtime.perps_view import ExposurePlan
 from bot.runtime.planning import plan_from_snapshot, raise_from_snapshot, value_snapshot
 from bot.settings import Mode
 from bot.snapshot import Snapshot
@@ -222,6 +224,10 @@ class Rebalancer:
         ids = self.gateway.profile.client_id
         prefix = ids.rebalance_prefix(tag, rid, secrets.token_hex(2))
         start: Mapping[str, Decimal] | None = None  # free balances before the first wave
+        # With perpetuals, the margin is watched while the legs work (`Perps.watching`).
+        watch = contextlib.AsyncExitStack()
+        if self.perps is not None:
+            await watch.enter_async_context(self.perps.watching())
         try:
             if self.perps is not None and exposure is not None:  # cuts first: nothing waits
                 await self.perps.run_legs(exposure.reducing, report, prefix, len(plan.legs))
@@ -280,6 +286,7 @@ class Rebalancer:
                 assert self.perps is not None and exposure is not None
                 first = len(plan.legs) + len(exposure.reducing)
                 await self.perps.run_legs(exposure.opening, report, prefix, first)
+            await watch.aclose()
             after = await self.snapshot()
             report.after = self.value(after)
             if self.perps is not None:
@@ -290,6 +297,7 @@ class Rebalancer:
             report.status, report.reason = RebalanceStatus.FAILED, f"{type(exc).__name__}: {exc}"
             report.finished = clock.time()
             journal.finish_rebalance(rid, report.status, report.reason, report.to_dict())
+            await watch.aclose()
             raise
         report.finished = clock.time()
         journal.finish_rebalance(rid, report.status, report.reason, report.to_dict())

@@ -46,6 +46,8 @@ from bot.sim.perp_exchange import SimPerpExchange
 from bot.sim.scenario import load_scenario
 
 GatewayFactory = Callable[[Any, ExchangeProfile], Gateway]
+# While a rebalance works, the margin is looked at this often at least (seconds).
+WATCH_EVERY = 10.0
 
 
 def perps_gateway(
@@ -167,6 +169,7 @@ def build_perps(
         transfer=d.transfer_collateral,
         mode=settings.exchange.mode.value,
         reserve=settings.portfolio.quote_reserve,
+        watch_every=min(settings.loop.poll_interval, WATCH_EVERY),
         notifier=notifier,
         metrics=metrics,
     )

@@ -194,6 +194,11 @@ class Matcher(Generic[B]):
 
     # ---- orders -----------------------------------------------------------------------------
 
+    def _filtered(self, market: Market) -> Market:
+        """The market whose filters an order being placed must meet (a subclass may waive
+        some: the perpetuals' minimum notional for a reduce-only order)."""
+        return market
+
     def place(
         self,
         symbol: str,
@@ -218,7 +223,7 @@ class Matcher(Generic[B]):
         reference = self._best_opposite(symbol, side) if price is None else None
         check_filters(
             self.exchange_id,
-            market,
+            self._filtered(market),
             self.filters[symbol],
             amount,
             price,

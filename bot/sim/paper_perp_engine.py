@@ -12,6 +12,7 @@ positions at the observed marks. Synchronous; the exchange (`paper_perp.py`) doe
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
@@ -58,6 +59,7 @@ class PaperPerpEngine(Matcher[ObservedBook]):
     ) -> None:
         super().__init__({}, {}, exchange_id=exchange_id, now=now)
         self.fees_in_quote = True  # fees in the settlement asset, from the wallet
+        self._reducing = False  # the order being placed only reduces (`_filtered`)
         self.asset = asset
         self.spot = spot
         self.specs: dict[str, PerpSpec] = {}
@@ -198,6 +200,10 @@ class PaperPerpEngine(Matcher[ObservedBook]):
             entries.append((extra.symbol, flags.position_side, extra.side, extra.remaining, price))
         return self.ledger.orders_margin(entries)
 
+    def _filtered(self, market: Market) -> Market:
+        """Binance waives the minimum notional for an order that only reduces (-4164)."""
+        return replace(market, min_cost=ZERO) if self._reducing else market
+
     def place(
         self,
         symbol: str,
@@ -236,6 +242,7 @@ class PaperPerpEngine(Matcher[ObservedBook]):
                 )  # fmt: skip
         key = str(self._next_order)
         self.flags_by_id[key] = flags
+        self._reducing = reduce_only or closes(pside, side)  # no minimum notional (`_filtered`)
         try:
             order = super().place(
                 symbol, type, side, amount, price,
@@ -250,6 +257,8 @@ class PaperPerpEngine(Matcher[ObservedBook]):
         except BaseException:
             self.flags_by_id.pop(key, None)
             raise
+        finally:
+            self._reducing = False
         resting = self._resting[symbol]
         if not order.is_open and order in resting:
             resting.remove(order)

@@ -161,6 +161,7 @@ class PerpEngine(MatchingEngine):
         )
         self.transfers: list[TransferRecord] = []
         self._flags: dict[str, OrderFlags] = {}
+        self._reducing = False  # the order being placed only reduces (`_filtered`)
         self._pnl: dict[str, Decimal] = {}
         self._next_funding = {
             s.symbol: next_funding_time(self.now, s.funding_interval) for s in specs
@@ -336,6 +337,9 @@ class PerpEngine(MatchingEngine):
                 )  # fmt: skip
         key = str(self._next_order)
         self._flags[key] = flags
+        # Binance waives the minimum notional for an order that only reduces (-4164: "unless
+        # you choose reduce only"): a position smaller than it can still be cut or closed.
+        self._reducing = reduce_only or closes(pside, side)
         try:
             order = super().place(
                 symbol, type, side, amount, price,
@@ -350,10 +354,15 @@ class PerpEngine(MatchingEngine):
         except BaseException:
             self._flags.pop(key, None)
             raise
+        finally:
+            self._reducing = False
         resting = self._resting[symbol]
         if not order.is_open and order in resting:
             resting.remove(order)
         return order
+
+    def _filtered(self, market: Market) -> Market:
+        return replace(market, min_cost=ZERO) if self._reducing else market
 
     @staticmethod
     def _funds_needed(

@@ -54,7 +54,19 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("control surface", ("bot.api",)),
-    ("cli", ("bot.cli", "bot.cli_raise", "bot.cli_plan", "bot.__main__")),
+    ("lab", ("bot.lab",)),
+    (
+        "cli",
+        (
+            "bot.cli",
+            "bot.cli_raise",
+            "bot.cli_plan",
+            "bot.cli_data",
+            "bot.cli_backtest",
+            "bot.cli_sim",
+            "bot.__main__",
+        ),
+    ),
 ]
 
 # Within a layer, some neighbours stay apart: the simulator is a stand-in for an exchange and knows

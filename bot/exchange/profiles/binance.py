@@ -47,6 +47,8 @@ PROFILE = ExchangeProfile(
     # GET /api/v3/myTrades: 500 unless asked, at most 1000; fromId pages by trade id.
     trades_page=500,
     trades_from_id="fromId",
+    # GET /api/v3/klines: 500 unless asked, at most 1000.
+    ohlcv_page=1000,
     # Markets carry the base tier; GET /sapi/v1/asset/tradeFee has the account's rates.
     account_fees=True,
     # GET /sapi/v1/capital/deposit/hisrec and /sapi/v1/capital/withdraw/history: at most 1000 a

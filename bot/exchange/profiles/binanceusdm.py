@@ -118,5 +118,7 @@ PROFILE = ExchangeProfile(
         # accountsByType spot -> MAIN, linear -> UMFUTURE). Demo trading has no sapi.
         transfer_accounts=("spot", "linear"),
         transfers_in_demo=False,
+        # -4164 "Order's notional must be no smaller than 100 (unless you choose reduce only)".
+        reduce_only_waives_min_cost=True,
     ),
 )
