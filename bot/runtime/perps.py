@@ -181,7 +181,15 @@ class Perps:
         if await self.guard(look):
             look = await self.observe(spot)  # what the guard left; spot is read at the next poll
         await self.read_funding(look)
-        return look.valuation, None
+        exposures = look.valuation
+        log.info(  # what decides a rebalance (the `poll` line before it shows spot alone)
+            "exposures",
+            equity=f"{exposures.total:.2f}",
+            out_of_band=[p.asset for p in exposures.out_of_band],
+            leverage=f"{look.view.leverage:.2f}",
+            futures_leverage=f"{look.view.futures_leverage:.2f}",
+        )
+        return exposures, None
 
     async def guard(self, look: PerpsLook) -> bool:
         """Act on a breach before anything else: returns whether it moved or cut anything."""
