@@ -147,7 +147,13 @@ class MalformedReply(GatewayError):
 
 
 class DeliveryError(BotError):
-    """A notification receiver answered, but not with success. The message never carries a URL."""
+    """A notification receiver answered, but not with success. The message never carries a URL.
+    `retry_after`: the seconds the receiver asked to wait before another try (Telegram's 429
+    "Too Many Requests"), None when it asked nothing."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 __all__ = [

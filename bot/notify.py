@@ -45,6 +45,7 @@ RATE_WINDOW = 60.0  # seconds over which max_per_minute counts
 ERROR_WINDOW = 600.0  # seconds over which repeated errors count
 TELEGRAM_MAX_CHARS = 4096
 CLOSE_GRACE = 2.0  # seconds aclose() lets deliveries in flight finish
+MAX_RETRY_AFTER = 300.0  # seconds: longer waits Telegram asks for are cut to this
 
 
 class Notifier:
@@ -193,13 +194,21 @@ class Notifier:
             "text": message[:TELEGRAM_MAX_CHARS],
             "disable_web_page_preview": True,
         }
-        async with self._http().post(url, json=body) as resp:
-            answer: Any = None
-            if resp.content_type == "application/json":
-                answer = await resp.json()
-            if resp.status != 200 or not (isinstance(answer, dict) and answer.get("ok")):
+        for attempt in (1, 2):  # a 429 is waited out once, when it fits the delivery's time
+            async with self._http().post(url, json=body) as resp:
+                answer: Any = None
+                if resp.content_type == "application/json":
+                    answer = await resp.json()
+                if resp.status == 200 and isinstance(answer, dict) and answer.get("ok"):
+                    return
                 about = answer.get("description", "") if isinstance(answer, dict) else ""
-                raise DeliveryError(f"telegram answered HTTP {resp.status} {about}".strip())
+                wait = retry_after(resp.status, answer)
+            if attempt == 1 and wait is not None and wait < self.settings.timeout:
+                await asyncio.sleep(wait)
+                continue
+            raise DeliveryError(
+                f"telegram answered HTTP {resp.status} {about}".strip(), retry_after=wait
+            )
 
     async def _webhook(self, event: str, text: str, data: dict[str, Any]) -> None:
         url = self.settings.webhook_url
@@ -222,6 +231,18 @@ class Notifier:
 
 
 # ---- message texts ------------------------------------------------------------------------
+
+
+def retry_after(status: int, answer: Any) -> float | None:
+    """The seconds Telegram asks to wait after a 429 (`parameters.retry_after`), at most
+    `MAX_RETRY_AFTER`; None for any other answer."""
+    if status != 429 or not isinstance(answer, dict):
+        return None
+    params = answer.get("parameters")
+    value = params.get("retry_after") if isinstance(params, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e9:
+        return None
+    return float(min(value, MAX_RETRY_AFTER))
 
 
 def started_summary(valuation: Valuation) -> tuple[str, dict[str, Any]]:

@@ -36,6 +36,7 @@ import aiohttp
 from bot.api import telegram_text as text
 from bot.api.views import balance_view, history_view, plan_view, running_view, status_view
 from bot.errors import DeliveryError
+from bot.notify import retry_after
 from bot.observability import get_logger, register_secrets
 from bot.runtime.control import Answer
 from bot.runtime.daemon import Daemon
@@ -149,6 +150,8 @@ class TelegramCommands:
             except Exception as exc:  # the poller must outlive any failure; cancel ends it
                 failures += 1
                 delay = backoff(failures)
+                if isinstance(exc, DeliveryError) and exc.retry_after is not None:
+                    delay = max(delay, exc.retry_after)  # Telegram's 429: as long as it asks
                 log.warning(
                     "telegram_poll_failed", error=describe(exc), failures=failures, retry_in=delay
                 )
@@ -168,7 +171,11 @@ class TelegramCommands:
             if resp.content_type == "application/json":
                 answer = await resp.json()
             if resp.status != 200 or not (isinstance(answer, dict) and answer.get("ok") is True):
-                raise DeliveryError(f"telegram {method} answered HTTP {resp.status}")
+                wait = retry_after(resp.status, answer)
+                later = "" if wait is None else f", retry after {wait:g} s"
+                raise DeliveryError(
+                    f"telegram {method} answered HTTP {resp.status}{later}", retry_after=wait
+                )
             return answer.get("result")
 
     async def _me(self, session: aiohttp.ClientSession) -> str:
@@ -200,18 +207,20 @@ class TelegramCommands:
         except Exception as exc:  # a failed read must not end the poller
             log.warning("telegram_command_failed", command=message.command, error=describe(exc))
             reply = f"/{message.command} failed ({type(exc).__name__}); see the bot's log"
-        try:
-            await self._call(
-                session,
-                "sendMessage",
-                {
-                    "chat_id": message.chat,
-                    "text": text.clip(reply),
-                    "disable_web_page_preview": True,
-                },
-            )
-        except Exception as exc:
-            log.warning("telegram_reply_failed", command=message.command, error=describe(exc))
+        body = {"chat_id": message.chat, "text": text.clip(reply), "disable_web_page_preview": True}
+        for attempt in (1, 2):  # a 429 is waited out once: the reply still arrives
+            try:
+                await self._call(session, "sendMessage", body)
+                return
+            except DeliveryError as exc:
+                if attempt == 1 and exc.retry_after is not None:
+                    log.info("telegram_reply_deferred", retry_in=exc.retry_after)
+                    await asyncio.sleep(exc.retry_after)
+                    continue
+                log.warning("telegram_reply_failed", command=message.command, error=describe(exc))
+            except Exception as exc:
+                log.warning("telegram_reply_failed", command=message.command, error=describe(exc))
+            return
 
     # -- what an update is ----------------------------------------------------------------------
 

@@ -46,6 +46,8 @@ class FakeBotApi:
     calls: list[str] = field(default_factory=list)
     status: int = 200
     redirect: bool = False
+    busy: dict[str, int] = field(default_factory=dict)  # method -> 429s still to answer
+    retry_after: int = 1
     next_id: int = 1
     new: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -101,6 +103,19 @@ async def api() -> AsyncIterator[FakeBotApi]:
     async def call(request: web.Request) -> web.Response:
         method = request.match_info["method"]
         body = await request.json()
+        if fake.busy.get(method, 0) > 0:  # Telegram's flood control
+            fake.busy[method] -= 1
+            fake.calls.append(method)
+            wait = fake.retry_after
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": f"Too Many Requests: retry after {wait}",
+                    "parameters": {"retry_after": wait},
+                },
+                status=429,
+            )
         if method == "getMe":
             return answer(request, {"id": 1, "is_bot": True, "username": BOT_NAME})
         if method == "sendMessage":
@@ -410,3 +425,24 @@ async def test_polling_recovers_after_failures(
         api.status = 200
         (reply,) = await _ask(api, "/pause", 1)
     assert reply.startswith("paused by telegram")
+
+
+async def test_a_429_is_waited_out_as_long_as_telegram_asks(
+    api: FakeBotApi, make_bot: Callable[..., Bot]
+) -> None:
+    """Flood control: getUpdates answered 429 "retry after 1" is polled again only after that
+    second (not after the 0.01 s backoff), and a reply answered 429 still arrives, once."""
+    bot = make_bot(api.base)
+    api.busy = {"getUpdates": 1, "sendMessage": 1}
+    with capture_logs() as logs:
+        async with polling(bot):
+            started = time.monotonic()
+            await eventually(lambda: api.calls.count("getUpdates") >= 2)
+            waited = time.monotonic() - started
+            (reply,) = await _ask(api, "/pause", 1)
+    failed = [e for e in logs if e["event"] == "telegram_poll_failed"]
+    assert failed and failed[0]["retry_in"] == 1.0
+    assert "retry after 1 s" in failed[0]["error"]
+    assert waited >= 0.9
+    assert reply.startswith("paused by telegram")
+    assert api.calls.count("sendMessage") == 2 and len(api.sent) == 1

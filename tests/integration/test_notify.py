@@ -44,6 +44,7 @@ class Receiver:
     telegram: list[dict[str, Any]] = field(default_factory=list)
     telegram_paths: list[str] = field(default_factory=list)
     hung: int = 0
+    busy: int = 0  # Telegram's 429s still to answer
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def wait_for(self, webhook: int = 0, telegram: int = 0, within: float = 5) -> None:
@@ -64,6 +65,18 @@ async def receiver() -> AsyncIterator[Receiver]:
         return web.json_response({"received": True})
 
     async def telegram(request: web.Request) -> web.Response:
+        if rec.busy > 0:  # flood control, "retry after 1"
+            rec.busy -= 1
+            rec.telegram_paths.append(request.path)
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": "Too Many Requests: retry after 1",
+                    "parameters": {"retry_after": 1},
+                },
+                status=429,
+            )
         rec.telegram_paths.append(request.path)
         rec.telegram.append(await request.json())
         rec.arrived.set()
@@ -299,3 +312,24 @@ def test_telegram_needs_token_and_chat_together() -> None:
     with pytest.raises(ValueError, match="http"):
         NotifySettings(webhook_url=SecretStr("ftp://example.invalid/x"))
     assert TOKEN not in repr(NotifySettings(telegram_token=SecretStr(TOKEN), telegram_chat_id=CHAT))
+
+
+async def test_a_telegram_429_is_waited_out_once_and_the_message_arrives(
+    receiver: Receiver,
+) -> None:
+    """Flood control answers "retry after 1": the message is sent again a second later (within
+    the delivery's time budget) and arrives once; a second 429 in a row is logged, not looped."""
+    notifier = Notifier(settings(receiver, webhook_url=None))
+    receiver.busy = 1
+    started = asyncio.get_running_loop().time()
+    await notifier.send("halt", "margin guard cut")
+    await receiver.wait_for(telegram=1)
+    assert asyncio.get_running_loop().time() - started >= 0.9
+    assert len(receiver.telegram_paths) == 2 and len(receiver.telegram) == 1
+    receiver.busy = 2
+    with capture_logs() as logs:
+        await notifier.send("halt", "again")
+        await notifier.aclose()
+    failed = [e for e in logs if e["event"] == "notify_failed"]
+    assert failed and "429" in failed[0]["error"]
+    assert len(receiver.telegram) == 1
