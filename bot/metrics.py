@@ -191,6 +191,12 @@ class Metrics:
         self.halted_flag = Gauge(
             PREFIX + "halted", "1 while trading is halted, else 0.", registry=r
         )
+        self.api_requests = Counter(
+            PREFIX + "api_requests",
+            "Requests to the REST API and dashboard, by route, method and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
         # Perpetuals ([derivatives]): the margin guard's view and actions, funding.
         self.liquidation_distance = Gauge(
             PREFIX + "liquidation_distance",
@@ -264,6 +270,10 @@ class Metrics:
         if health.margin_ratio is not None:
             self.margin_ratio.set(float(health.margin_ratio))
         self.margin_breached.set(0 if health.ok else 1)
+
+    def api_request(self, route: str, method: str, status: int) -> None:
+        """One request the REST API answered (`route`: its pattern, never the raw path)."""
+        self.api_requests.labels(route=route, method=method, status=str(status)).inc()
 
     def margin_action(self, action: str) -> None:
         self.margin_actions.labels(action=action).inc()

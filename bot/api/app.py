@@ -105,6 +105,11 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     response.headers.update(SECURITY_HEADERS)
     if request.path.startswith("/api/"):
         response.headers["Cache-Control"] = "no-store"
+    metrics = request.app[DAEMON].metrics
+    if metrics is not None:  # by route pattern: unknown paths are one label, never many
+        route = request.match_info.route.resource
+        pattern = route.canonical if route is not None else "unmatched"
+        metrics.api_request(pattern, request.method, response.status)
     return response
 
 

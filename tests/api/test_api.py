@@ -327,3 +327,33 @@ async def test_the_dashboard_is_served_or_missing_gracefully(
         assert resp.status == 404 and resp.content_type == "application/json"
     resp = await client.get("/static/no-such-file.js")
     assert resp.status == 404 and resp.content_type == "application/json"
+
+
+async def test_each_request_is_counted_by_route_pattern_method_and_status(
+    make_api: Callable[..., Any],
+) -> None:
+    """The Prometheus counter of API requests: labelled by the route's pattern (a rebalance id
+    or an unknown path never becomes a label of its own), the method and the status."""
+    from bot.metrics import Metrics
+
+    client, daemon, _ = await make_api()
+    daemon.metrics = Metrics(60.0)
+    await _get(client, "/api/v1/status")
+    await _get(client, "/api/v1/status")
+    await _get(client, "/api/v1/rebalances/7", status=404)
+    await _get(client, "/api/v1/rebalances/8", status=404)
+    await _get(client, "/api/v1/no-such-thing", status=404)
+    resp = await client.post("/api/v1/pause", json={})  # no token
+    assert resp.status == 401
+    text = daemon.metrics.render().decode()
+    counted = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("rebalance_api_requests_total{")
+    }
+    assert counted == {
+        'rebalance_api_requests_total{method="GET",route="/api/v1/status",status="200"}': 2.0,
+        'rebalance_api_requests_total{method="GET",route="/api/v1/rebalances/{rid}",status="404"}': 2.0,
+        'rebalance_api_requests_total{method="GET",route="unmatched",status="404"}': 1.0,
+        'rebalance_api_requests_total{method="POST",route="/api/v1/pause",status="401"}': 1.0,
+    }
