@@ -73,13 +73,17 @@ class Watched:
 @pytest.fixture
 async def make_bot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Callable[[], Awaitable[Bot]]]:
-    """`await make_bot()`: a daemon (nothing run yet) and its API with a token, on a free port."""
+) -> AsyncIterator[Callable[..., Awaitable[Bot]]]:
+    """`await make_bot()`: a daemon (nothing run yet) and its API with a token (`token=None`:
+    read-only), on a free port."""
     runners: list[web.AppRunner] = []
     journals: list[Journal] = []
 
-    async def make() -> Bot:
-        monkeypatch.setenv("REBALANCE_API__TOKEN", TOKEN)
+    async def make(token: str | None = TOKEN) -> Bot:
+        if token is None:  # a read-only API
+            monkeypatch.delenv("REBALANCE_API__TOKEN", raising=False)
+        else:
+            monkeypatch.setenv("REBALANCE_API__TOKEN", token)
         settings = settings_for(tmp_path, "[api]\nenabled = true\n")
         daemon, _, journal = daemon_for(settings)
         journals.append(journal)

@@ -15,12 +15,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.domain.market import Side
 from bot.execution.reports import LegReport
 from bot.runtime.control import PAUSE_KEY, Running
 from tests.browser.conftest import TOKEN, Bot, Watched
 
-MakeBot = Callable[[], Awaitable[Bot]]
+MakeBot = Callable[..., Awaitable[Bot]]
 HALTED_RED = (0xB7, 0x1C, 0x1C)  # --halted in dashboard.css
 OUT_RED = (0xC6, 0x28, 0x28)  # --out
 IN_GREEN = (0x2E, 0x7D, 0x32)  # --in
@@ -263,4 +265,47 @@ async def test_the_page_refreshes_itself_every_five_seconds(
     await page.locator("#banner").wait_for(state="visible", timeout=8000)
     assert await page.locator("#banner-text").text_content() == "stale prices"
     assert await page.get_attribute("#updated", "datetime") != first
+    assert watched.errors == [] and watched.failed == []
+
+
+async def test_without_a_token_the_page_is_read_only(make_bot: MakeBot, watched: Watched) -> None:
+    """An API with no token configured: the page says it is read-only and every command button
+    is disabled; clicking one opens nothing and sends nothing."""
+    bot = await make_bot(token=None)
+    await bot.daemon.run(once=True)
+    await watched.open(bot.url)
+    page = watched.page
+    assert await page.locator("#readonly").is_visible()
+    for button in ("pause", "rebalance", "cancel", "resume"):
+        assert await page.locator(f"#{button}").is_disabled(), button
+    await page.locator("#pause").click(force=True)  # a disabled button does nothing
+    assert not await page.locator("#confirm").is_visible()
+    assert not any("/api/v1/pause" in url for url in watched.requested)
+    assert bot.journal.commands(10) == [] and bot.daemon.control.paused is None
+    assert watched.errors == [] and watched.failed == []
+
+
+@pytest.mark.parametrize("how", ["button", "escape"])
+async def test_a_cancelled_dialog_sends_nothing_and_forgets_the_token(
+    make_bot: MakeBot, watched: Watched, how: str
+) -> None:
+    """The confirmation dialog closed by its Cancel button or by Escape: no request is sent,
+    the typed token is cleared and never stored, nothing is journaled."""
+    bot = await make_bot()
+    await bot.daemon.run(once=True)
+    await watched.open(bot.url)
+    page = watched.page
+    assert not await page.locator("#readonly").is_visible()
+    await page.click("#pause")
+    assert await page.locator("#confirm").is_visible()
+    await page.fill("#token", TOKEN)
+    if how == "button":
+        await page.click("#confirm-no")
+    else:
+        await page.keyboard.press("Escape")
+    await page.locator("#confirm").wait_for(state="hidden")
+    assert await page.input_value("#token") == ""
+    assert not any("/api/v1/pause" in url for url in watched.requested)
+    assert await page.evaluate("() => [sessionStorage.length, localStorage.length]") == [0, 0]
+    assert bot.journal.commands(10) == [] and bot.daemon.control.paused is None
     assert watched.errors == [] and watched.failed == []
