@@ -26,9 +26,11 @@ difference to the best baseline (lowest mean all-in IS; chosen after the fact) i
 Jump cells (a scenario with a `jump` event) get, per seed, one jump of the traded market at a
 random whole second in [0, horizon) in a random direction (seeded), instead of the fixed time.
 
-Out of sample: the cells of `OVER_HTTP` (a second, differently parameterised market model,
-`config/scenarios/oos-major.toml`) run every strategy over HTTP against sim-server's Binance
-front through ccxt's real `binance` class (`strategies.Run(http=True)`); nothing was tuned on it.
+Out of sample: the cells of `OVER_HTTP` (a second, differently parameterised queue book,
+`config/scenarios/oos-major.toml`, and a differently built model, the zero-intelligence
+order-flow book of `config/scenarios/oos-flow.toml`, whose price emerges from its order flow)
+run every strategy over HTTP against sim-server's Binance front through ccxt's real `binance`
+class (`strategies.Run(http=True)`); nothing was tuned on them.
 """
 
 from __future__ import annotations
@@ -68,9 +70,13 @@ SCENARIOS: tuple[tuple[str, str, tuple[tuple[str, Side], ...]], ...] = (
     ("major-one-tick", "major-one-tick.toml", ((SOLD, Side.SELL),)),
     # Out of sample, over HTTP through ccxt's binance class: another queue book's parameters.
     ("oos-major", "oos-major.toml", ((SOLD, Side.SELL),)),
+    # Out of sample, over HTTP, a differently built model: a zero-intelligence order-flow book
+    # (`bot/sim/flowbook.py`) whose price emerges from the flow, with no fair mid to follow.
+    ("oos-flow", "oos-flow.toml", (("ADA/USDT", Side.SELL),)),
 )
-OVER_HTTP = frozenset({"oos-major"})
-SLOW_FIRST = frozenset({"major-one-tick", "oos-major"})  # queue books: their jobs start first
+OVER_HTTP = frozenset({"oos-major", "oos-flow"})
+# books with their own background flow: their jobs start first
+SLOW_FIRST = frozenset({"major-one-tick", "oos-major", "oos-flow"})
 MARKOUT = 60.0  # seconds after a fill at which the markout reads the true mid
 POV_SHARE = Decimal("0.10")
 MAKER_CAP = 1  # the maker loop's order: at most this many top levels
@@ -418,7 +424,7 @@ def run_all(
                 for s in open_cells
                 for i in range(min(config.batch, config.max_seeds - s.seeds))
             ]
-            # the slow queue-book cells first, so that the round's tail is short
+            # the slow queue- and flow-book cells first, so that the round's tail is short
             todo.sort(key=lambda j: j.cell.scenario not in SLOW_FIRST)
             done: Iterable[SeedResult] = (
                 pool.map(run_job, todo, chunksize=1) if pool else map(run_job, todo)
@@ -593,16 +599,19 @@ def header(config: Config, states: Sequence[CellState], elapsed: float, workers:
         f"Baselines (duration fixed in advance, catch-up: the rest in one market order at the"
         f" end): twap-touch (IOC at the best opposite price every {st.INTERVAL:.0f} s toward the"
         f" straight-line schedule), twap-market (market-order slices), pov{int(POV_SHARE * 100)}"
-        f" ({POV_SHARE * 100:.0f}% of the background volume: the tape of a queue book, the"
-        f" regime's expected rate on a profile book), maker (post-only at our best price, at most"
+        f" ({POV_SHARE * 100:.0f}% of the background volume: the tape of a queue or flow"
+        f" book, the regime's expected rate on a profile book), maker (post-only at our best price, at most"
         f" {MAKER_CAP}x top depth, re-placed every {st.INTERVAL:.0f} s), market (one market order)."
         " The bot: its Executor and Gateway, default ExecutionPolicy with the style and"
         " leg_deadline = duration; no catch-up (what it gives up is valued at the horizon).",
         "Jump cells (price-jump): one jump of the traded market per seed, at a random second"
         " before the horizon, random direction, the size of the scenario's largest jump.",
         "Out of sample (HTTP): oos-major, a second, differently parameterised queue book"
-        " (config/scenarios/oos-major.toml), served by sim-server's Binance front in virtual time;"
-        " every strategy, the bot's Gateway included, trades it through ccxt's binance class.",
+        " (config/scenarios/oos-major.toml), and oos-flow, a differently built model: a"
+        " zero-intelligence order-flow book whose price emerges from its flow, the true mid being"
+        " the background book's mid (config/scenarios/oos-flow.toml); both served by sim-server's"
+        " Binance front in virtual time; every strategy, the bot's Gateway included, trades them"
+        " through ccxt's binance class.",
         "",
     ]
 

@@ -50,7 +50,7 @@ from bot.execution.executor import Executor
 from bot.sim.binance.server import LOCAL_TEST_API_KEY, LOCAL_TEST_SECRET, front_of, start_server
 from bot.sim.clock import VirtualClock
 from bot.sim.exchange import SimExchange
-from bot.sim.queue import QueueBook
+from bot.sim.model import QueuedBook
 from bot.sim.scenario import Scenario
 
 BOT_STYLES = (Style.TAKE, Style.PASSIVE, Style.PASSIVE_THEN_TAKE, Style.SCHEDULE)
@@ -296,13 +296,13 @@ def twap(duration: float, *, touch: bool, interval: float = INTERVAL) -> Strateg
 def background_volume(run: Run, since: Decimal, expected: Decimal) -> Decimal:
     """Base volume the other participants traded since the start.
 
-    A queue book (`book_model = "queue"`) prints every background order on its tape: its traded
-    volume less ours. The profile book draws background orders only while our orders rest on it,
+    A queue or flow book (`book_model = "queue"` or `"flow"`, `model.QueuedBook`) prints every
+    background order on its tape: its traded volume less ours. The profile book draws background orders only while our orders rest on it,
     so there the caller passes `expected`, the regime's expected volume (`trade_rate *
     trade_size * top level` per second, accumulated as it goes), and gets it back.
     """
     book = run.sim.engine.books[run.trade.symbol]
-    if isinstance(book, QueueBook):
+    if isinstance(book, QueuedBook):
         return book.stats.base_volume - since - (run.trade.amount - run.left())
     return expected
 

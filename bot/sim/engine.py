@@ -2,11 +2,13 @@
 also runs their time: fine steps where our orders rest (the synthetic side may move onto them,
 background market orders may reach them), one exact jump elsewhere.
 
-A queue book (`queue.QueueBook`, `book_model = "queue"`) always runs in fine steps, on the grid
-of `step_seconds` from its start, whether or not our orders rest on it: its background orders
-consume its levels and move its fair mid, so the market it shows does not depend on how often
-it is looked at. Our resting orders on it hold a queue position (`queue_ahead`), and each of our
-fills says how it happened (`fills.SimFill.source`). `true_mid(symbol)` is a book's fair mid.
+A book with its own background flow (`model.QueuedBook`: the queue book, `queue.QueueBook`,
+`book_model = "queue"`, and the order-flow book, `flowbook.FlowBook`, `book_model = "flow"`)
+always runs in fine steps, on the grid of `step_seconds` from its start, whether or not our
+orders rest on it: its background orders consume its levels and move its price, so the market it
+shows does not depend on how often it is looked at. Our resting orders on it hold a queue
+position (`queue_ahead`), and each of our fills says how it happened (`fills.SimFill.source`).
+`true_mid(symbol)` is a book's fair mid (the flow book's: its background mid, ours excluded).
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ from bot.domain.market import ZERO, Side, floor_to_step
 from bot.sim.account import OrderStatus, OrderType, SimOrder, TimeInForce
 from bot.sim.fills import FillSource
 from bot.sim.matching import Matcher, crosses
-from bot.sim.model import BookModel, Print
-from bot.sim.queue import QueueBook
+from bot.sim.model import BookModel, Print, QueuedBook
 
 
 class MatchingEngine(Matcher[BookModel]):
@@ -40,14 +41,15 @@ class MatchingEngine(Matcher[BookModel]):
         self.step_seconds = step_seconds
 
     def true_mid(self, symbol: str) -> Decimal:
-        """The model's fair mid of `symbol` now (the walk the book follows), off the tick grid."""
+        """The model's fair mid of `symbol` now (the walk the book follows, off the tick grid; a
+        flow book's: the mid of its background orders alone)."""
         return self.books[self.market(symbol).symbol].mid
 
     def queue_ahead(self, order_id: str) -> Decimal | None:
         """What rests ahead of our order at its price on a queue book (None: not on one)."""
         order = self.orders.get(order_id)
         book = self.books.get(order.symbol) if order is not None else None
-        return book.queue_ahead(order_id) if isinstance(book, QueueBook) else None
+        return book.queue_ahead(order_id) if isinstance(book, QueuedBook) else None
 
     def background_trade(self, symbol: str, p: Print) -> None:
         """A background market order now, outside the book's own flow (tests, scripted shocks):
@@ -59,7 +61,7 @@ class MatchingEngine(Matcher[BookModel]):
         dt = self.step_seconds
         for symbol, book in self.books.items():
             resting = self._resting[symbol]
-            queued = isinstance(book, QueueBook)
+            queued = isinstance(book, QueuedBook)
             while (resting or queued) and book.t + dt <= t:
                 prints = book.step(dt)
                 self.now = book.t
@@ -91,14 +93,14 @@ class MatchingEngine(Matcher[BookModel]):
             client_order_id=client_order_id,
         )
         book = self.books[order.symbol]
-        if isinstance(book, QueueBook) and order.is_open and order.price is not None:
-            book.join(order.id, order.side, order.price)
+        if isinstance(book, QueuedBook) and order.is_open and order.price is not None:
+            book.join(order.id, order.side, order.price, order.remaining)
         return order
 
     def _finish(self, order: SimOrder, status: OrderStatus) -> None:
         super()._finish(order, status)
         book = self.books[order.symbol]
-        if isinstance(book, QueueBook):
+        if isinstance(book, QueuedBook):
             book.leave(order.id)
 
     def _fill_from_print(self, symbol: str, p: Print) -> None:
@@ -106,7 +108,7 @@ class MatchingEngine(Matcher[BookModel]):
         resting = p.aggressor.opposite
         ours = self._priority(symbol, resting)
         book = self.books[symbol]
-        if isinstance(book, QueueBook):
+        if isinstance(book, QueuedBook):
             mine = {o.id: o for o in ours}
             queued = [(o.id, o.price, o.remaining) for o in ours if o.price is not None]
             for order_id, price, q in book.apply_print(p, queued):

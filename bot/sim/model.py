@@ -26,7 +26,8 @@ market's tick and step grids.
 
 This profile book (`book_model = "profile"`, the default) is rebuilt around the mid at every look.
 `queue.QueueBook` (`book_model = "queue"`) keeps persistent levels with queue positions for our
-orders and informed background flow instead; see `queue.py`.
+orders and informed background flow instead; see `queue.py`. `flowbook.FlowBook` (`book_model =
+"flow"`) has no fair mid at all: its price emerges from zero-intelligence order flow.
 
 The book advances in fixed steps (`step`) when something must be simulated at fine grain (our
 resting orders), or in one exact jump (`jump_to`) when nothing rests on it.
@@ -40,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
 from pydantic import ConfigDict
 
@@ -117,6 +119,26 @@ class Print:
     aggressor: Side
     amount: Decimal
     informed: bool = False  # the queue book (`queue.py`): its direction moves the fair mid
+
+
+# (order id, price, quantity) of one of our fills; (order id, price, remaining) of a resting order.
+OrderQty = tuple[str, Decimal, Decimal]
+
+
+@runtime_checkable
+class QueuedBook(Protocol):
+    """A book that runs its own background flow and keeps a queue position for each of our
+    resting orders (`queue.QueueBook`, `flowbook.FlowBook`): the engine (`engine.py`) steps it
+    always, says where our orders rest (`join`, `leave`) and lets it apply its background
+    orders to them (`apply_print`); its tape shows every background trade."""
+
+    def join(self, order_id: str, side: Side, price: Decimal, amount: Decimal) -> None: ...
+
+    def leave(self, order_id: str) -> None: ...
+
+    def queue_ahead(self, order_id: str) -> Decimal | None: ...
+
+    def apply_print(self, p: Print, ours: Sequence[OrderQty]) -> list[OrderQty]: ...
 
 
 @dataclass(slots=True)

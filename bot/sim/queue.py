@@ -42,10 +42,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bot.domain.market import ZERO, Level, Side, ceil_to_step, floor_to_step
-from bot.sim.model import BookModel, EventKind, Print
-
-# (order id, price, quantity) of one of our fills; (order id, price, remaining) of a resting order.
-OrderQty = tuple[str, Decimal, Decimal]
+from bot.sim.model import BookModel, EventKind, OrderQty, Print
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +223,9 @@ class QueueBook(BookModel):
 
     # ---- queues and background orders --------------------------------------------------------
 
-    def join(self, order_id: str, side: Side, price: Decimal) -> None:
-        """Our order starts resting at `price`: behind everything already there."""
+    def join(self, order_id: str, side: Side, price: Decimal, amount: Decimal = ZERO) -> None:
+        """Our order starts resting at `price`: behind everything already there (its amount
+        is the engine's to track)."""
         self._places[order_id] = _Place(side, price, self._book[side].get(price, ZERO))
 
     def leave(self, order_id: str) -> None:

@@ -41,6 +41,21 @@ informed background flow (`book_model = "queue"`, `queue.py`), which takes three
     impact_bps = 0.5              # their permanent move of the fair mid, bps per top-level qty
     cancel_rate = 0.05            # per second: how fast what rests ahead of our order cancels
 
+or a zero-intelligence order-flow book whose price emerges from its order flow (`book_model =
+"flow"`, `flowbook.py`; it has no fair mid, ignores the `regime` and takes its own `flow` table,
+every field optional; of the events, only `jump`, `bad_price` and `frozen` apply to it):
+
+    [markets."BTC/USDT".flow]
+    limit_rate = 8                # background limit orders per second, per side
+    market_rate = 1               # background market orders per second
+    cancel_rate = 0.03            # per resting background order per second
+    order_size = 0.3              # mean limit order, in top_depth units (exponential)
+    market_size = 1               # mean market order, in top_depth units (exponential)
+    window = 3000                 # ticks from the opposite best a limit order may land
+    exponent = 1.0                # odds of landing k ticks away ~ k ** -exponent
+    persistence = 0.8             # odds that a market order has the previous one's sign
+    warmup = 300                  # seconds simulated before the start
+
 Deposits and withdrawals of the account are `flows` (see `flows.py`), listed by ccxt's
 `fetch_deposits` and `fetch_withdrawals` and by the HTTP front's capital endpoints:
 
@@ -103,12 +118,14 @@ from bot.inputs import read_toml
 from bot.sim.clock import DEFAULT_START
 from bot.sim.faults import FaultConfig
 from bot.sim.filters import MAX_NOTIONAL, MAX_NUM_ORDERS, MAX_PRICE, MAX_QTY, Filters
+from bot.sim.flowbook import FlowBook, FlowParams
 from bot.sim.model import BookModel, Event, EventKind, Regime
 from bot.sim.perp_market import PerpSpec
 from bot.sim.perp_scenario import FuturesSpec, PerpMarketSpec, perp_problems
 from bot.sim.queue import QueueBook, QueueParams
 
 MAX_EXTENDS = 16  # files in one chain of `extends`
+FLOW_EVENTS = (EventKind.JUMP, EventKind.BAD_PRICE, EventKind.FROZEN)  # those a flow book takes
 Positive = Annotated[Decimal, Field(gt=0)]
 NonNegative = Annotated[Decimal, Field(ge=0)]
 
@@ -135,10 +152,11 @@ class MarketSpec(_Spec):
     market_max_amount: NonNegative = MAX_QTY
     market_step: NonNegative = Decimal(0)
     max_open_orders: Annotated[int, Field(ge=0)] = MAX_NUM_ORDERS
-    book_model: Literal["profile", "queue"] = "profile"
+    book_model: Literal["profile", "queue", "flow"] = "profile"
     informed_share: Annotated[float, Field(ge=0, le=1)] = 0.0
     impact_bps: Annotated[float, Field(ge=0)] = 0.0
     cancel_rate: Annotated[float, Field(ge=0)] = 0.0
+    flow: FlowParams | None = None
 
     @model_validator(mode="after")
     def _limits(self) -> MarketSpec:
@@ -147,8 +165,10 @@ class MarketSpec(_Spec):
             for name in ("informed_share", "impact_bps", "cancel_rate"):
                 if getattr(self, name):
                     problems.append(
-                        f'{name} needs book_model = "queue" (the profile book ignores it)'
+                        f'{name} needs book_model = "queue" (the {self.book_model} book ignores it)'
                     )
+        if self.flow is not None and self.book_model != "flow":
+            problems.append(f'a flow table needs book_model = "flow" (not {self.book_model!r})')
         pairs = (
             ("max_price", self.max_price, "tick", self.tick),
             ("max_amount", self.max_amount, "min_amount", self.min_amount),
@@ -302,6 +322,16 @@ class Scenario(_Spec):
         for i, event in enumerate(self.events):
             if event.symbol is not None and event.symbol not in self.markets:
                 problems.append(f"events.{i}.symbol: {event.symbol} is not in markets")
+            flows = [
+                s
+                for s, spec in self.markets.items()
+                if spec.book_model == "flow" and event.symbol in (None, s)
+            ]
+            if flows and event.kind not in FLOW_EVENTS:
+                problems.append(
+                    f"events.{i}: a {event.kind} event does not apply to a flow book"
+                    f" ({', '.join(flows)}); give it the symbol of another market"
+                )
         for asset in self.balances:
             if not asset.isalnum() or asset != asset.upper():
                 problems.append(f"balances.{asset}: an asset is an upper-case code like BTC")
@@ -348,6 +378,8 @@ class Scenario(_Spec):
             if spec.book_model == "queue":
                 params = QueueParams(spec.informed_share, spec.impact_bps, spec.cancel_rate)
                 books[symbol] = QueueBook(**common, queue=params)
+            elif spec.book_model == "flow":
+                books[symbol] = FlowBook(**common, flow=spec.flow or FlowParams())
             else:
                 books[symbol] = BookModel(**common)
         return books
@@ -395,7 +427,7 @@ def _problems(exc: ValidationError) -> list[str]:
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"] if p != "[key]")
         what = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
+        if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             what = "not a scenario option (see config/scenarios/demo.toml)"
         got = err.get("input")
         shown = (

@@ -65,3 +65,20 @@ def test_over_http_the_same_market_gives_the_same_fills() -> None:
     assert bot.filled == big.amount
     assert sum(f.qty for f in bot.fills if f.maker) > big.amount / 2  # maker 2 bps < taker 5.5
     assert bot.requests >= 2 * bot.children > 0
+
+
+def test_the_flow_book_cell_trades_the_same_over_http_as_in_process() -> None:
+    """oos-flow (a zero-intelligence order-flow book) is served by sim-server's front too: one
+    market order fills exactly as in process, and over the wire the maker loop rests and fills."""
+    cell = ex.Cell("oos-flow", "ADA/USDT", Side.SELL, 5)
+    assert cell.scenario in ex.OVER_HTTP
+    scenario, trade = ex.setup(cell, 5, 300.0)
+    here = st.run_sync(scenario, trade, "market", st.market_order)
+    wire = st.run_sync(scenario, trade, "market", st.market_order, http=True)
+    assert [(f.qty, f.price, f.fee) for f in wire.fills] == [
+        (f.qty, f.price, f.fee) for f in here.fills
+    ]
+    assert len({f.price for f in here.fills}) > 1  # it walked the emergent book
+    maker = st.run_sync(scenario, trade, "maker", st.maker_loop(300.0, trade.top_depth), http=True)
+    assert maker.filled == trade.amount
+    assert any(f.maker and f.source == "trade" for f in maker.fills)

@@ -300,7 +300,8 @@ def test_the_low_fee_major_has_maker_below_taker() -> None:
         ),
         (
             {"book_model": "fifo"},
-            "markets.BTC/USDT.book_model: Input should be 'profile' or 'queue' (got 'fifo')",
+            "markets.BTC/USDT.book_model: Input should be 'profile', 'queue' or 'flow'"
+            " (got 'fifo')",
         ),
     ],
 )
