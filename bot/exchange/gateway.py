@@ -25,14 +25,13 @@ from typing import Any
 import ccxt.async_support as ccxt
 
 from bot.domain.market import ONE, Market, OrderBook
-from bot.domain.orders import FillReport, OrderReport, OrderRequest, TimeInForce
+from bot.domain.orders import FillReport, OrderReport, OrderRequest
 from bot.errors import (
     AmbiguousOrder,
     ExchangeUnavailable,
     GatewayError,
     MalformedReply,
     NeverArrived,
-    OrderRejected,
     OrderUnknown,
     RequestRefused,
 )
@@ -49,11 +48,12 @@ from bot.exchange.codec import (
     to_text,
     top_from_ticker,
 )
-from bot.exchange.derivatives import DerivativesApi, order_market, order_params
+from bot.exchange.derivatives import DerivativesApi
 from bot.exchange.flows import FlowsApi
 from bot.exchange.ohlcv import OhlcvApi
 from bot.exchange.profile import ExchangeProfile
 from bot.exchange.profiles import profile_for
+from bot.exchange.replace import ReplaceApi, checked_params, completed
 from bot.exchange.transport import RetryPolicy, Sleep
 from bot.observability import get_logger
 
@@ -65,9 +65,10 @@ TOP_DEPTH = 5
 SCAN_CLOSED = 100
 
 
-class Gateway(FlowsApi, DerivativesApi, OhlcvApi):
+class Gateway(FlowsApi, DerivativesApi, OhlcvApi, ReplaceApi):
     """Typed, paced, retried access to one exchange account: its markets, balances, books,
-    orders, external flows (`flows.FlowsApi`) and perpetuals (`derivatives.DerivativesApi`)."""
+    orders (cancel-and-replace in one request: `replace.ReplaceApi`), external flows
+    (`flows.FlowsApi`) and perpetuals (`derivatives.DerivativesApi`)."""
 
     def __init__(
         self,
@@ -304,34 +305,9 @@ class Gateway(FlowsApi, DerivativesApi, OhlcvApi):
     async def place_order(
         self, request: OrderRequest, on_sent: Callable[[float], None] | None = None
     ) -> OrderReport:
-        """Place a limit order exactly once, whatever the network does.
-
-        The market's filters are checked here first: ccxt does not check minimum notional, and
-        Binance answers a filter failure with a generic bad-request error.
-        """
-        market = self.markets.get(request.symbol)
-        if market is None:
-            raise OrderRejected(f"{request.symbol}: unknown market (load_markets first)")
-        market = order_market(self.profile, market, request.reduce_only)
-        reason = market.rejects(request.amount, request.price)
-        if reason is None and market.round_price(request.price, request.side) != request.price:
-            reason = f"price {request.price} is not on the tick {market.price_tick}"
-        if reason is None and not self.profile.client_id.accepts(request.client_id):
-            rules = self.profile.client_id
-            reason = (
-                f"client id {request.client_id!r} breaks {self.profile.id}'s rules"
-                f" ([{rules.charset}], at most {rules.max_length})"
-            )
-        if reason is not None:
-            raise OrderRejected(f"{request.symbol} {request.client_id}: {reason}; not sent")
-        params: dict[str, Any] = {self.profile.client_id.param: request.client_id}
-        if request.post_only:
-            params.update(self.profile.post_only_params)
-        elif request.time_in_force is TimeInForce.IOC:
-            params.update(self.profile.ioc_params)
-        elif request.time_in_force is not TimeInForce.GTC:
-            params["timeInForce"] = request.time_in_force.value
-        params.update(order_params(self.profile, request))  # reduce-only, hedge-mode side
+        """Place a limit order exactly once, whatever the network does (checked first:
+        `replace.checked_params`)."""
+        params = checked_params(self.profile, self.markets, request)
         # Exact text, never a float: ccxt rounds a string amount (to the step, toward zero) and a
         # string price (to the tick) in decimal, and both are on their grids already.
         args = (request.symbol, "limit", request.side.value, to_text(request.amount))
@@ -347,22 +323,9 @@ class Gateway(FlowsApi, DerivativesApi, OhlcvApi):
             raw = await self._send(
                 "create_order", *args, to_text(request.price), params, before=sending
             )
-            reply = _completed(raw, request)
+            reply = completed(raw, request)
         except self._refused as exc:
-            # Refused unexecuted (a rate limit, a timestamp outside the receive window): nothing
-            # to look for, nothing to wait out; the caller may try anew after the backoff.
-            if self.profile.is_auth_failure(exc):
-                raise self._translate("create_order", ccxt.AuthenticationError(str(exc))) from exc
-            self._refusals += 1
-            log.warning("order_refused", client_id=request.client_id, error=type(exc).__name__)
-            if isinstance(exc, ccxt.InvalidNonce):
-                await self._resync_time()
-            delay = await self._backoff("create_order", self._refusals, exc)
-            raise RequestRefused(
-                f"{self.id} create_order {request.client_id}: refused, not executed:"
-                f" {type(exc).__name__}: {exc}",
-                retry_after=delay,
-            ) from exc
+            raise await self._refusal("create_order", request.client_id, exc) from exc
         except self._ambiguous as exc:
             # A network error, or an "execution status unknown" reply (the profile's ambiguous
             # errors): the order may exist, and the request may still arrive.
@@ -378,14 +341,35 @@ class Gateway(FlowsApi, DerivativesApi, OhlcvApi):
         except ccxt.BaseError as exc:
             raise self._translate("create_order", exc) from exc
         self._refusals = 0
+        return await self._accepted(reply, request, "create_order")
+
+    async def _refusal(self, method: str, client_id: str, exc: Exception) -> GatewayError:
+        """An order request refused unexecuted (a rate limit, a timestamp outside the receive
+        window): nothing to look for, nothing to wait out; `RequestRefused` after the backoff."""
+        if self.profile.is_auth_failure(exc):
+            return self._translate(method, ccxt.AuthenticationError(str(exc)))
+        self._refusals += 1
+        log.warning("order_refused", client_id=client_id, error=type(exc).__name__)
+        if isinstance(exc, ccxt.InvalidNonce):
+            await self._resync_time()
+        delay = await self._backoff(method, self._refusals, exc)
+        return RequestRefused(
+            f"{self.id} {method} {client_id}: refused, not executed: {type(exc).__name__}: {exc}",
+            retry_after=delay,
+        )
+
+    async def _accepted(
+        self, reply: dict[str, Any], request: OrderRequest, method: str
+    ) -> OrderReport:
+        """A new order's reply as its report. A short reply (an id, no status): the order's
+        state is asked for, never assumed."""
         if reply.get("status") is None:
-            # A short reply (an id, no status): the order's state is asked for, never assumed.
             found = await self._find_after_failure(request)
             if found is not None:
                 return found
             reply["status"] = "open"  # acknowledged: worked, then cancelled to learn its end
         try:
-            return self._order(reply, "create_order")
+            return self._order(reply, method)
         except MalformedReply as exc:
             # The exchange took the order; its reply cannot be read: ask by client id.
             found = await self._find_after_failure(request)
@@ -490,19 +474,3 @@ class Gateway(FlowsApi, DerivativesApi, OhlcvApi):
         except OrderUnknown:
             return None
         return self._order(raw, "fetch_order")
-
-
-def _completed(raw: Mapping[str, Any], request: OrderRequest) -> dict[str, Any]:
-    """A create reply with what a short one lacks (side, amount, price, market, client id) taken
-    from the request that was sent; its status is left as the exchange gave it."""
-    reply = dict(raw)
-    for key, value in (
-        ("clientOrderId", request.client_id),
-        ("symbol", request.symbol),
-        ("side", request.side.value),
-        ("amount", to_text(request.amount)),
-        ("price", to_text(request.price)),
-    ):
-        if reply.get(key) is None:
-            reply[key] = value
-    return reply

@@ -153,6 +153,36 @@ class PerpFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplaceFacts:
+    """How the exchange cancels an order and places another in one request (Binance spot:
+    POST /api/v3/order/cancelReplace), the new order placed only once the cancel succeeded.
+
+    `build`: the client's method that builds the request from ccxt's edit_order arguments (id,
+    symbol, type, side, amount, price, params); `send`: the client's method (a ccxt implicit API
+    method) that sends it. `old_client_id_param`: the params key naming the old order by client
+    id, sent when its exchange id is not known. `mode`: params that make the exchange stop on a
+    failed cancel (sent every time). `cancel_half` and `new_half`: the reply's keys of the
+    cancel's and the new order's replies, each parsed with the client's `parse_order`; a half
+    that is an error carries `code` and `msg`. `failed_codes`: the reply codes (an error raised
+    by ccxt, the body in its message) whose body holds both halves under `failed_data`.
+    `cancel_final_codes`: codes of a failed cancel meaning the old order is already final or
+    unknown; `half_errors`: a failed half's message or code -> the ccxt class the exchange's
+    plain reply would raise (messages first), read as the gateway reads ccxt's errors.
+    """
+
+    build: str
+    send: str
+    old_client_id_param: str
+    mode: Mapping[str, Any] = field(default_factory=dict)
+    cancel_half: str = "cancelResponse"
+    new_half: str = "newOrderResponse"
+    failed_codes: tuple[str, ...] = ()
+    failed_data: str = "data"
+    cancel_final_codes: tuple[str, ...] = ()
+    half_errors: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ExchangeProfile:
     id: str
     # ccxt options the bot sets for this exchange; the user's `exchange.options` go on top.
@@ -271,6 +301,8 @@ class ExchangeProfile:
     contracts: bool = False
     # Why ccxt's sandbox must not be used (Binance USD-M: deprecated): refused with this line.
     sandbox_refused: str | None = None
+    # Cancel-and-replace in one request (`ReplaceFacts`); None: cancel, then place.
+    cancel_replace: ReplaceFacts | None = None
 
     @property
     def ambiguity_window(self) -> float:
@@ -301,7 +333,7 @@ class ExchangeProfile:
         if self.contracts:
             return self
         options = {**self.ccxt_options, **self.perps.ccxt_options}
-        return replace(self, ccxt_options=options, contracts=True)
+        return replace(self, ccxt_options=options, contracts=True, cancel_replace=None)
 
     def book_depth(self, depth: int | None) -> int | None:
         """The depth to ask the exchange for, to get at least `depth` levels."""

@@ -27,6 +27,7 @@ from bot.sim.clock import Clock
 from bot.sim.faults import WEIGHTS
 from bot.sim.flows import MAX_PAGE, FlowBook, FlowKind, transaction_dict
 from bot.sim.matching import Matcher
+from bot.sim.replace import SimReplace
 
 log = structlog.get_logger("bot.sim.exchange")
 
@@ -89,10 +90,11 @@ def _since_limit(
 E = TypeVar("E", bound=Matcher[Any])
 
 
-class SimAccountApi(Generic[E]):
+class SimAccountApi(SimReplace[E], Generic[E]):
     """ccxt's unified account and order methods for one simulated account (an `engine`).
 
-    A subclass supplies the market: `market()` (a ccxt market dict, or `ccxt.BadSymbol`), `_call()`
+    Cancel-and-replace in one request: `replace.SimReplace`. A subclass supplies the market:
+    `market()` (a ccxt market dict, or `ccxt.BadSymbol`), `_call()`
     (what every request does first: count it, bring the market up to now) and `close()`.
     """
 
@@ -182,12 +184,8 @@ class SimAccountApi(Generic[E]):
         params = params or {}
         await self._symbol(symbol)
         try:
-            order_type, order_side, tif = self._order_kind(symbol, type, side, params)
-            qty = _decimal(amount, "amount")
-            limit = (
-                _decimal(price, "price")
-                if price is not None and order_type is OrderType.LIMIT
-                else None
+            order_type, order_side, tif, qty, limit = self._order_args(
+                symbol, type, side, amount, price, params
             )
         except ccxt.InvalidOrder:
             await self._refused("create_order", WEIGHTS["create_order"])
@@ -218,6 +216,15 @@ class SimAccountApi(Generic[E]):
         if late is not None:
             raise late
         return structures.order_dict(order, number=self._number())
+
+    def _order_args(
+        self, symbol: str, type: str, side: str, amount: Any, price: Any, params: Mapping[str, Any]
+    ) -> tuple[OrderType, Side, TimeInForce, Decimal, Decimal | None]:
+        """An order's kind, amount and limit price, checked (`ccxt.InvalidOrder`)."""
+        order_type, order_side, tif = self._order_kind(symbol, type, side, params)
+        limit = _decimal(price, "price") if price is not None else None
+        qty = _decimal(amount, "amount")
+        return order_type, order_side, tif, qty, limit if order_type is OrderType.LIMIT else None
 
     def _order_kind(
         self, symbol: str, type: str, side: str, params: Mapping[str, Any]

@@ -48,7 +48,14 @@ from bot.sim import structures
 from bot.sim.account_api import Params, SimAccountApi
 from bot.sim.clock import Clock, VirtualClock
 from bot.sim.engine import MatchingEngine
-from bot.sim.faults import STATUS, WEIGHTS, FaultConfig, FaultInjector, order_book_weight
+from bot.sim.faults import (
+    NEW_ORDERS,
+    STATUS,
+    WEIGHTS,
+    FaultConfig,
+    FaultInjector,
+    order_book_weight,
+)
 from bot.sim.model import Event, EventKind
 from bot.sim.scenario import Scenario
 
@@ -149,7 +156,7 @@ class SimExchange(SimAccountApi[MatchingEngine]):
 
     def _answered(self, method: str) -> None:
         headers = {"X-MBX-USED-WEIGHT-1M": str(self.faults.weight_used)}
-        if method == "create_order":
+        if method in NEW_ORDERS:
             headers.update(self.faults.order_counts())
         self.last_response_headers = headers
 
@@ -173,9 +180,9 @@ class SimExchange(SimAccountApi[MatchingEngine]):
 
     def _late_error(self, method: str) -> ccxt.BaseError | None:
         late, self._late = self._late, None
-        if late is None and method == "create_order" and self.faults.reply_lost(method):
+        if late is None and method in NEW_ORDERS and self.faults.reply_lost(method):
             late = ccxt.RequestTimeout(
-                f"{self.id} create_order: request timed out (simulated; the order was accepted)"
+                f"{self.id} {method}: request timed out (simulated; the order was accepted)"
             )
         return late
 

@@ -78,6 +78,7 @@ WEIGHTS: dict[str, int] = {
     "fetch_tickers": 80,
     "create_order": 1,
     "cancel_order": 1,
+    "cancel_replace": 1,  # POST /api/v3/order/cancelReplace
     "fetch_order": 4,
     "fetch_open_orders": 6,
     "fetch_open_orders_all": 80,
@@ -91,6 +92,7 @@ SIGNED = frozenset(
         "fetch_balance",
         "create_order",
         "cancel_order",
+        "cancel_replace",
         "cancel_all_orders",
         "fetch_order",
         "fetch_open_orders",
@@ -101,7 +103,10 @@ SIGNED = frozenset(
         "fetch_trading_fees",
     }
 )
-EXECUTABLE = frozenset({"create_order", "cancel_order"})  # may execute despite a 5xx
+EXECUTABLE = frozenset(
+    {"create_order", "cancel_order", "cancel_replace"}
+)  # may execute despite a 5xx
+NEW_ORDERS = frozenset({"create_order", "cancel_replace"})  # count against the order rate
 STATUS = "fetch_status"  # answers in maintenance, never drawn for
 DAY = 86400.0
 
@@ -254,7 +259,7 @@ class FaultInjector:
                     f" {outage.end:.0f} s)"
                 )
         late = self._draw(method)
-        if method == "create_order":
+        if method in NEW_ORDERS:
             self._count_order()
         return late
 

@@ -1,7 +1,7 @@
 """Binance spot."""
 
 from bot.exchange.permissions import Grant, KeyPermissionsCall
-from bot.exchange.profile import ApiUrlLayout, ClientIdRules, ExchangeProfile
+from bot.exchange.profile import ApiUrlLayout, ClientIdRules, ExchangeProfile, ReplaceFacts
 
 PROFILE = ExchangeProfile(
     id="binance",
@@ -62,5 +62,31 @@ PROFILE = ExchangeProfile(
         "sapiGetAccountApiRestrictions",
         trade=(Grant(("enableSpotAndMarginTrading",)),),
         withdraw=(Grant(("enableWithdrawals",)),),
+    ),
+    # POST /api/v3/order/cancelReplace (weight 1): ccxt builds it (edit_spot_order_request: the
+    # old order by cancelOrderId, or cancelOrigClientOrderId; type LIMIT_MAKER for post-only) and
+    # the implicit method sends it. STOP_ON_FAILURE: no new order unless the cancel succeeded.
+    # 200: both halves; 400 -2022: the cancel failed (its -2011: the order is final or unknown),
+    # nothing placed; 409 -2021: cancelled, the new order refused (-2010: post-only would take).
+    # ccxt raises both as BadResponse, the body in the message.
+    cancel_replace=ReplaceFacts(
+        build="edit_spot_order_request",
+        send="privatePostOrderCancelReplace",
+        old_client_id_param="cancelOrigClientOrderId",
+        mode={"cancelReplaceMode": "STOP_ON_FAILURE"},
+        cancel_half="cancelResponse",
+        new_half="newOrderResponse",
+        failed_codes=("-2021", "-2022"),
+        failed_data="data",
+        cancel_final_codes=("-2011",),
+        half_errors={
+            "Order would immediately match and take.": "OrderImmediatelyFillable",
+            "Account has insufficient balance for requested action.": "InsufficientFunds",
+            "Duplicate order sent.": "DuplicateOrderId",
+            "-2011": "OrderNotFound",
+            "-2010": "InvalidOrder",
+            "-1013": "InvalidOrder",
+            "-1015": "RateLimitExceeded",
+        },
     ),
 )

@@ -1,5 +1,5 @@
-"""The signed endpoints: new order, cancel, query, open orders, cancel all, order and trade
-history, account and trade fees.
+"""The signed endpoints: new order, cancel, cancel-replace, query, open orders, cancel all, order
+and trade history, account and trade fees.
 
 Each takes the `Venue` and the request's parameters and returns the JSON body. Binance's checks of
 an order's parameters happen here, in the order Binance makes them; the simulator's own (balance,
@@ -9,7 +9,9 @@ filters, post-only) raise ccxt errors that `errors.translate` answers.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -23,6 +25,7 @@ from bot.sim.binance.params import Params, integer, limit, number, time_range
 from bot.sim.binance.replies import Reply, error, illegal, mandatory, not_required
 from bot.sim.binance.venue import Venue
 from bot.sim.faults import WEIGHTS
+from bot.sim.replace import MODES
 
 TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 STP_MODES = ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT")
@@ -65,7 +68,26 @@ async def trade_fee(venue: Venue, params: Params) -> list[dict[str, Any]]:
 # ---- orders -------------------------------------------------------------------------------------
 
 
-async def new_order(venue: Venue, params: Params) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _NewOrder:
+    """A new order's parameters, checked as Binance checks them."""
+
+    symbol: str
+    kind: str  # LIMIT, LIMIT_MAKER, MARKET
+    side: Side
+    quantity: Decimal | None
+    quote_qty: Decimal | None
+    price: Decimal | None
+    client_id: str
+    reply: str  # newOrderRespType
+    sim_params: dict[str, Any]
+
+    @property
+    def order_type(self) -> str:
+        return "market" if self.kind == "MARKET" else "limit"
+
+
+def _new_order(venue: Venue, params: Params) -> _NewOrder:
     symbol = venue.symbols.required(params)
     side = params.get("side", "")
     if not side:
@@ -122,21 +144,27 @@ async def new_order(venue: Venue, params: Params) -> dict[str, Any]:
         raise error(
             400, -1013, f"selfTradePreventionMode {stp} is not supported: {wire.STP_MODE} only."
         )
-
-    order_side = Side.BUY if side == "BUY" else Side.SELL
-    if quote_qty is not None:
-        quantity = _base_for_quote(venue, symbol, order_side, quote_qty)
-    assert quantity is not None
     sim_params: dict[str, Any] = {"clientOrderId": client_id}
     if kind == "LIMIT":
         sim_params["timeInForce"] = tif
     elif kind == "LIMIT_MAKER":
         sim_params["postOnly"] = True
-    order_type = "market" if kind == "MARKET" else "limit"
+    order_side = Side.BUY if side == "BUY" else Side.SELL
+    args = (symbol, kind, order_side, quantity, quote_qty, price, client_id, reply, sim_params)
+    return _NewOrder(*args)
+
+
+async def new_order(venue: Venue, params: Params) -> dict[str, Any]:
+    new = _new_order(venue, params)
+    symbol, quote_qty, client_id = new.symbol, new.quote_qty, new.client_id
+    quantity = new.quantity
+    if quote_qty is not None:
+        quantity = _base_for_quote(venue, symbol, new.side, quote_qty)
+    assert quantity is not None
     placed = len(venue.engine.orders)
     try:
         raw = await venue.exchange.create_order(
-            symbol, order_type, order_side.value, quantity, price, sim_params
+            symbol, new.order_type, new.side.value, quantity, new.price, new.sim_params
         )
     except ccxt.OperationFailed:  # placed, then a lost reply or a 5xx: keep what a query shows
         if quote_qty is not None and len(venue.engine.orders) > placed:
@@ -147,7 +175,71 @@ async def new_order(venue: Venue, params: Params) -> dict[str, Any]:
     order = venue.engine.orders[str(raw["id"])]
     if quote_qty is not None:
         venue.quote_qty[order.id] = quote_qty
-    return wire.new_order_reply(order, reply, _quote(venue, order))
+    return wire.new_order_reply(order, new.reply, _quote(venue, order))
+
+
+async def cancel_replace(venue: Venue, params: Params) -> dict[str, Any]:
+    """POST /api/v3/order/cancelReplace: the new order's parameters as POST /api/v3/order's,
+    the old order by cancelOrderId and/or cancelOrigClientOrderId; 200 with both halves, 400
+    -2022 or 409 -2021 with them under `data` (`bot.sim.replace`)."""
+    mode = params.get("cancelReplaceMode", "")
+    if not mode:
+        raise mandatory("cancelReplaceMode")
+    if mode not in MODES:
+        raise illegal("cancelReplaceMode", ", ".join(MODES))
+    if params.get("cancelRestrictions"):
+        raise not_required("cancelRestrictions")
+    if params.get("orderRateLimitExceededMode", "DO_NOTHING") != "DO_NOTHING":
+        raise not_required("orderRateLimitExceededMode")
+    new = _new_order(venue, params)
+    if new.quote_qty is not None:
+        raise not_required("quoteOrderQty")
+    if not params.get("cancelOrderId") and not params.get("cancelOrigClientOrderId"):
+        raise error(
+            400,
+            -1102,
+            "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both were"
+            " empty/null!",
+        )
+    which = {"orderId": params.get("cancelOrderId", ""),
+             "origClientOrderId": params.get("cancelOrigClientOrderId", "")}  # fmt: skip
+    unknown = error(400, -2011, "Unknown order sent.")
+    try:
+        order_id, client_id = _which_order(venue, which, unknown)
+    except Reply as reply:
+        if reply is not unknown:
+            raise
+        order_id, client_id = "0", None  # names no order: the cancel half fails
+    cancel_id = params.get("cancelNewClientOrderId") or venue.client_id()
+    sim_params = {**new.sim_params, "cancelReplaceMode": mode}
+    if client_id:
+        sim_params["origClientOrderId"] = client_id
+    request = venue.exchange.cancel_replace_request(
+        order_id or None, new.symbol, new.order_type, new.side.value, new.quantity,
+        new.price, sim_params,
+    )  # fmt: skip
+    try:
+        halves = await venue.exchange.cancel_replace(request)
+    except ccxt.BadResponse as exc:  # a half failed: the body, its halves as Binance's
+        body = json.loads(str(exc)[str(exc).index("{") :])
+        body["data"] = _replace_halves(venue, body["data"], cancel_id, new.reply)
+        raise Reply(409 if body["code"] == -2021 else 400, body) from None
+    return _replace_halves(venue, halves, cancel_id, new.reply)
+
+
+def _replace_halves(
+    venue: Venue, halves: Mapping[str, Any], cancel_id: str, reply: str
+) -> dict[str, Any]:
+    """The simulator's halves (ccxt orders, or Binance errors) as Binance's."""
+    out = dict(halves)
+    cancel, new = halves.get("cancelResponse"), halves.get("newOrderResponse")
+    if isinstance(cancel, Mapping) and "id" in cancel:
+        order = venue.engine.orders[str(cancel["id"])]
+        out["cancelResponse"] = _cancel_json(venue, order, cancel_id)
+    if isinstance(new, Mapping) and "id" in new:
+        order = venue.engine.orders[str(new["id"])]
+        out["newOrderResponse"] = wire.new_order_reply(order, reply, _quote(venue, order))
+    return out
 
 
 async def cancel_order(venue: Venue, params: Params) -> dict[str, Any]:

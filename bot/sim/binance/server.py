@@ -96,6 +96,22 @@ def _route_table() -> dict[tuple[str, str], _Endpoint]:
         ("GET", "/api/v3/account", "account", orders.account, True, {"omitZeroBalances"}),
         ("POST", "/api/v3/order", "newOrder", orders.new_order, True, order),
         (
+            "POST",
+            "/api/v3/order/cancelReplace",
+            "cancelReplace",
+            orders.cancel_replace,
+            True,
+            {
+                *order,
+                "cancelReplaceMode",
+                "cancelOrderId",
+                "cancelOrigClientOrderId",
+                "cancelNewClientOrderId",
+                "cancelRestrictions",
+                "orderRateLimitExceededMode",
+            },
+        ),
+        (
             "DELETE",
             "/api/v3/order",
             "cancelOrder",
@@ -277,7 +293,7 @@ class BinanceFront(Venue):
             self.slow_replies[endpoint.name] += 1
             await asyncio.sleep(self.faults.slow_seconds)
         response.headers["X-MBX-USED-WEIGHT-1M"] = str(self.exchange.faults.weight_used)
-        if endpoint.name == "newOrder":
+        if endpoint.name in ("newOrder", "cancelReplace"):
             response.headers.update(self.exchange.faults.order_counts())
         log.debug(
             "binance_front_request",
