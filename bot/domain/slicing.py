@@ -60,7 +60,9 @@ class ExecutionPolicy:
     leg_deadline: float = 1800.0  # seconds; a leg still open then is given up
     take_after: Decimal = Decimal("0.8")  # passive: take what is left after this share of it
     horizon: float = 900.0  # schedule: seconds its trajectory spans (<= take_after of the deadline)
-    risk_aversion: float = 0.01  # schedule: per bps; 0 is a straight line (a TWAP)
+    risk_aversion: float = 0.0001  # schedule: per bps; 0 is a straight line (a TWAP)
+    patience: float = 60.0  # schedule: seconds of lag before it takes; what a rest holds ahead
+    jump_settle: float = 60.0  # a paused leg goes on once the mid has held this long (0: never)
 
     def __post_init__(self) -> None:
         if not ZERO < self.participation <= 1:
@@ -73,6 +75,10 @@ class ExecutionPolicy:
             raise DomainError(f"take_after must be in (0, 1], got {self.take_after}")
         if not 0 <= self.risk_aversion < math.inf:
             raise DomainError(f"risk_aversion must be finite and >= 0, got {self.risk_aversion}")
+        if not 0 <= self.patience < math.inf:
+            raise DomainError(f"patience must be finite and >= 0, got {self.patience}")
+        if not 0 <= self.jump_settle < math.inf:
+            raise DomainError(f"jump_settle must be finite and >= 0, got {self.jump_settle}")
         names = ("child_timeout", "passive_timeout", "deviation_timeout", "leg_deadline", "horizon")
         for name in names:
             if getattr(self, name) <= 0:
@@ -88,6 +94,9 @@ class LegState:
     arrival_mid: Decimal  # the mid when the rebalance started: every fill is judged against it
     elapsed: float = 0.0  # seconds since the leg started
     paused_for: float = 0.0  # seconds the deviation guard has been holding the leg
+    # The mid the deviation guard measures from: the arrival mid, or the level a jump settled at
+    # (see `JumpWatch`).
+    anchor_mid: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +126,40 @@ class Halt:
 
 
 Decision = Child | Wait | Done | Halt
+
+
+# A jump has settled when the mid has stayed within this share of `max_deviation_bps` (high to
+# low) for `jump_settle` seconds.
+SETTLE_SHARE = Decimal(1) / 3
+
+
+@dataclass(frozen=True, slots=True)
+class JumpWatch:
+    """While the deviation guard holds a leg: the range of the mids seen since the price last
+    moved more than the settle band. Once it has held `jump_settle` seconds, the move is a new
+    level, not a fall in progress: the leg re-anchors the guard there and goes on (its costs are
+    still judged against the arrival mid), once per leg. A fall that goes on keeps resetting it,
+    and so does one in steps each smaller than the band once the leg has re-anchored: the guard
+    gives the leg up after `deviation_timeout` as before."""
+
+    low: Decimal | None = None
+    high: Decimal | None = None
+    since: float = 0.0
+
+    def look(self, mid: Decimal, now: float, policy: ExecutionPolicy) -> JumpWatch:
+        if self.low is None or self.high is None:
+            return JumpWatch(mid, mid, now)
+        low, high = min(self.low, mid), max(self.high, mid)
+        if (high - low) / low * 10_000 > policy.max_deviation_bps * SETTLE_SHARE:
+            return JumpWatch(mid, mid, now)
+        return JumpWatch(low, high, self.since)
+
+    def settled(self, now: float, policy: ExecutionPolicy) -> bool:
+        return (
+            policy.jump_settle > 0
+            and self.low is not None
+            and now - self.since >= (policy.jump_settle)
+        )
 
 
 def adverse_move_bps(side: Side, arrival_mid: Decimal, mid: Decimal) -> Decimal:
@@ -149,7 +192,7 @@ def guard(book: OrderBook, state: LegState, policy: ExecutionPolicy) -> Wait | H
     assert mid is not None
     if spread > policy.max_spread_bps:
         return Wait(f"spread {spread:.1f} bps above the limit of {policy.max_spread_bps} bps")
-    adverse = adverse_move_bps(state.side, state.arrival_mid, mid)
+    adverse = adverse_move_bps(state.side, state.anchor_mid or state.arrival_mid, mid)
     if adverse > policy.max_deviation_bps:
         if state.paused_for >= policy.deviation_timeout:
             return Halt(

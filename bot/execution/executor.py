@@ -11,6 +11,7 @@ implementation shortfall in bps, price and fees apart and together.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Protocol
@@ -27,6 +28,7 @@ from bot.domain.slicing import (
     Done,
     ExecutionPolicy,
     Halt,
+    JumpWatch,
     LegState,
     Phase,
     Style,
@@ -34,7 +36,7 @@ from bot.domain.slicing import (
     next_child,
 )
 from bot.domain.status import ChildOutcome, LegOutcome
-from bot.domain.trajectory import ADVERSE_SIGMAS, Volatility, plan_step, urgency
+from bot.domain.trajectory import Refill, Volatility, at_touch
 from bot.errors import (
     AmbiguousOrder,
     AuthFailed,
@@ -50,6 +52,7 @@ from bot.exchange.gateway import Gateway
 from bot.exchange.transport import request_counter
 from bot.execution.fills import estimated_fees, read_fills, since_ms
 from bot.execution.reports import LegReport
+from bot.execution.scheduled import Resting, horizon, scheduled_step
 from bot.observability import get_logger
 
 log = get_logger("bot.execution")
@@ -163,52 +166,101 @@ class Executor:
         return report
 
     async def _work(self, leg: Leg, market: Market, report: LegReport) -> None:
+        held: list[Resting] = []  # the `schedule` style's resting child, kept across steps
+        try:
+            await self._steps(leg, market, report, held)
+        except BaseException:
+            if held:  # settled if it can be; else the journal and reconciliation hold it
+                with contextlib.suppress(GatewayError):
+                    await self._retire(market, held.pop(), report)
+            raise
+        if held:
+            await self._retire(market, held.pop(), report)
+
+    async def _steps(
+        self, leg: Leg, market: Market, report: LegReport, held: list[Resting]
+    ) -> None:
         policy = self.policy
         progress = LegProgress()
         watch = BookWatch()  # a frozen book stops the leg: no child is placed into it forever
         volatility = Volatility()  # the schedule style's estimate, from the mids the leg sees
+        again: OrderBook | None = None  # a book to plan on once more (a resting child settled)
+        anchor: Decimal | None = None  # where a jump settled: the guard measures from there
+        jumps = JumpWatch()
+        refill, took = Refill(), ZERO  # how fast the book refills after the leg's takes
         while True:
             if self._stopping:
                 report.outcome, report.reason = LegOutcome.HALTED, "stopping"
                 return
             now = self.clock.time()
+            resting = held[0] if held else None
+            committed = resting.pending if resting is not None else ZERO
             remaining = leg.amount - report.filled
             if remaining <= 0:  # filled: no need to look at the book again
                 report.reason = "filled"
                 return
-            book = await self.gateway.fetch_order_book(leg.symbol, self.book_depth)
-            watch = watch.look(book, now)
-            frozen = watch.frozen(now, self.frozen_book_after)
-            if frozen is not None:
-                report.outcome, report.reason = LegOutcome.HALTED, frozen
-                log.warning("leg_book_frozen", leg=report.key, reason=frozen)
-                return
+            if again is not None:
+                book, again = again, None
+            else:
+                book = await self.gateway.fetch_order_book(leg.symbol, self.book_depth)
+                watch = watch.look(book, now)
+                depth = book.quantity_within_bps(leg.side, policy.band_bps)
+                refill, took = refill.observe(depth, now, took), ZERO
+                frozen = watch.frozen(now, self.frozen_book_after)
+                if frozen is not None:
+                    report.outcome, report.reason = LegOutcome.HALTED, frozen
+                    log.warning("leg_book_frozen", leg=report.key, reason=frozen)
+                    return
+            where = None if resting is None else at_touch(leg.side, resting.child.price, book)
+            if resting is not None and where is None:
+                # Its level is gone from the book: it most likely filled. Ask, then plan again.
+                if await self._look_up(market, resting, report, held):
+                    again = book
+                    continue
+                where = False
             state = LegState(
                 side=leg.side,
-                remaining=remaining,
+                remaining=remaining - committed,  # as though a resting child fills whole
                 arrival_mid=report.arrival_mid,
                 elapsed=now - report.started,
                 paused_for=progress.paused_for(now),
+                anchor_mid=anchor,
             )
             left: Decimal | None = None
             if report.budget is not None and leg.side is Side.BUY:
                 # What this buy may still spend: its fills so far count at the higher fee rate.
                 left = max(ZERO, report.budget - report.cost * (ONE + market.max_fee))
+                if resting is not None:
+                    left = max(ZERO, left - resting.committed_cost(market))
                 ask = book.best_ask
-                if ask is not None and market.round_amount(
-                    left / (ask * (ONE + market.max_fee))
-                ) < market.min_tradable(ask):
+                if (
+                    resting is None
+                    and ask is not None
+                    and market.round_amount(left / (ask * (ONE + market.max_fee)))
+                    < market.min_tradable(ask)
+                ):
                     report.reason = f"budget spent: {report.budget:.8f} {leg.spends}"
                     log.info("leg_budget_spent", leg=report.key, budget=str(report.budget))
                     return
             phase, cap = progress.forced_phase, progress.take_cap
             if policy.style is Style.SCHEDULE:
                 volatility = volatility.observe(book.mid or report.arrival_mid, now)
-                phase, cap = self._scheduled(market, book, leg, remaining, volatility, state)
-                if cap is None:  # this step's slice is below the market's minimum: on schedule
+                phase, cap = scheduled_step(policy, market, book, leg, volatility, state, refill)
+                if resting is not None and where and state.elapsed < horizon(policy):
+                    small = cap is not None and cap < market.min_tradable(book.mid or ONE)
+                    if phase is Phase.PASSIVE or cap is None or small:
+                        await self._sleep_unless_stopping(policy.child_timeout)  # keep its place
+                        continue
+                if cap is None and resting is not None:  # the touch moved away: re-peg it
+                    phase, cap = Phase.PASSIVE, resting.placed.remaining
+                elif cap is None:  # this step's slice is below the market's minimum: on schedule
                     await self.clock.sleep(policy.child_timeout)
                     continue
             decision = next_child(market, book, state, policy, phase, cap, left)
+            if resting is not None and not isinstance(decision, Child):
+                await self._retire(market, held.pop(), report)  # then plan on what it left
+                again = book
+                continue
             if isinstance(decision, Done):
                 report.reason = decision.reason if remaining > 0 else "filled"
                 return
@@ -217,12 +269,23 @@ class Executor:
                 log.warning("leg_halted", leg=report.key, reason=decision.reason)
                 return
             if isinstance(decision, Wait):
+                mid = book.mid if decision.deviation else None
+                jumps = jumps.look(mid, now, policy) if mid is not None else JumpWatch()
+                if mid is not None and anchor is None and jumps.settled(now, policy):
+                    # The price holds at a new level: go on from there, not give the leg up
+                    # (once: a leg that moves against the new level too is given up as before).
+                    anchor, jumps, progress, again = mid, JumpWatch(), LegProgress(), book
+                    log.info("leg_reanchored", leg=report.key, mid=str(anchor))
+                    continue
                 progress = progress.waited(decision, now)
                 log.info("leg_waiting", leg=report.key, reason=decision.reason)
                 await self.clock.sleep(policy.child_timeout)
                 continue
+            if self._stopping:  # asked to stop while it looked at the book: no new child
+                continue
+            jumps = JumpWatch()
             filled_before = report.filled
-            outcome = await self._child(market, decision, report, leg)
+            outcome = await self._child(market, decision, report, leg, held)
             if outcome is ChildOutcome.REFUSED:
                 return
             filled = report.filled - filled_before
@@ -232,59 +295,23 @@ class Executor:
                 progress = LegProgress()
                 continue
             progress = progress.child_settled(decision, filled, policy.style)
-            if decision.phase is Phase.TAKE and filled > 0:
+            took += filled if decision.phase is Phase.TAKE else ZERO
+            if held and held[0].child is decision:  # left resting: look again after a step
+                await self._sleep_unless_stopping(policy.child_timeout)
+            elif decision.phase is Phase.TAKE and filled > 0:
                 await self.clock.sleep(policy.child_timeout)  # let the book refill
 
-    def _scheduled(
-        self,
-        market: Market,
-        book: OrderBook,
-        leg: Leg,
-        remaining: Decimal,
-        volatility: Volatility,
-        state: LegState,
-    ) -> tuple[Phase, Decimal | None]:
-        """The `schedule` style's step: its phase and amount (None: nothing due this step)."""
-        policy = self.policy
-        step_s = policy.child_timeout
-        depth = book.quantity_within_bps(leg.side, policy.band_bps)
-        kappa = urgency(
-            volatility.variance,
-            float(depth / leg.amount) if leg.amount > 0 else 0.0,
-            float(policy.band_bps),
-            step_s,
-            policy.risk_aversion,
-        )
-        spread = book.spread_bps or ZERO
-        step = plan_step(
-            total=leg.amount,
-            remaining=remaining,
-            elapsed=state.elapsed,
-            horizon=self._horizon(),
-            step=step_s,
-            kappa=kappa,
-            half_spread_bps=float(spread) / 2,
-            fee_saving_bps=float((market.taker_fee - market.maker_fee) * 10_000),
-            adverse_bps=ADVERSE_SIGMAS * volatility.sigma_bps(step_s),
-        )
-        mid = book.mid or state.arrival_mid
-        if step.amount <= 0 or market.round_amount(step.amount) < market.min_tradable(mid):
-            if remaining >= market.min_tradable(mid) and state.elapsed < self._horizon():
-                return Phase.PASSIVE, None
-            return Phase.TAKE, remaining  # the last of it: next_child says dust or takes it
-        return (Phase.TAKE if step.take else Phase.PASSIVE), step.amount
-
-    def _horizon(self) -> float:
-        """The schedule's span: `horizon`, within `take_after` of the leg's deadline so that the
-        catch-up has time before the deadline gives the leg up."""
-        policy = self.policy
-        return min(policy.horizon, policy.leg_deadline * float(policy.take_after))
-
     async def _child(
-        self, market: Market, child: Child, report: LegReport, leg: Leg
+        self, market: Market, child: Child, report: LegReport, leg: Leg, held: list[Resting]
     ) -> ChildOutcome:
         """Place one child and see it to a final state, each step a transition of its life
-        (`bot.domain.lifecycle`) recorded as it happens. Returns how it ended."""
+        (`bot.domain.lifecycle`) recorded as it happens. Returns how it ended. A `schedule`
+        child that rests is left in `held` (settled at a later step); one that replaces a
+        resting child is sent with its cancel in one request where the exchange allows it."""
+        old = held[0] if held else None  # it stays held until its end is known
+        if old is not None and not self.gateway.can_replace():
+            await self._retire(market, held.pop(), report)  # a cancel, then the new child
+            old = None
         report.children += 1
         client_id = self.gateway.profile.client_id.child_id(report.key, report.children)
         request = OrderRequest(
@@ -308,7 +335,22 @@ class Executor:
             self.recorder.child_sent(client_id, at)
 
         try:
-            placed = await self.gateway.place_order(request, on_sent=sent)
+            if old is None:
+                placed = await self.gateway.place_order(request, on_sent=sent)
+            else:
+                old.order = old.order.cancelling()
+                self.recorder.child_state(old.order)
+                replaced = await self.gateway.replace_order(
+                    market.symbol, old.placed.exchange_id, old.order.client_id, request, sent
+                )
+                held.remove(old)  # its end is in the reply, or asked for now
+                await self._settle_replaced(market, old, replaced.old, report)
+                if replaced.refused is not None:
+                    raise replaced.refused
+                if replaced.new is None:  # not placed: the old child had already ended, so
+                    self.recorder.child_state(order.refused())  # the step's child goes alone
+                    return await self._child(market, child, report, leg, held)
+                placed = replaced.new
         except (WouldCross, RequestRefused) as exc:
             # Refused unexecuted: a post-only child that would have crossed, or a rate-limit or
             # timestamp refusal (the gateway has backed off): try anew from a fresh book.
@@ -337,13 +379,61 @@ class Executor:
         order = order.reported(placed)
         self.recorder.child_state(order, placed)
         report.order_ids.add(placed.exchange_id)
-        placed_ms = placed.timestamp_ms  # when the exchange took it: its trades are all later
+        live = Resting(child, order, placed, placed.timestamp_ms)
         if not order.state.is_final:
-            order, placed = await self._wait(market, order, placed)
+            if self.policy.style is Style.SCHEDULE and child.phase is Phase.PASSIVE:
+                held.append(live)  # it rests; the next steps keep it, replace it or end it
+                return ChildOutcome.SETTLED
+            await self._wait(market, live)
+        self._account(live, report)
+        return ChildOutcome.SETTLED
+
+    async def _settle_replaced(
+        self, market: Market, old: Resting, final: OrderReport | None, report: LegReport
+    ) -> None:
+        """The replaced child's end, from the replace reply, else asked for (or cancelled again
+        while the exchange still has it open): it is accounted before the leg goes on."""
+        if final is not None:
+            old.order = old.order.reported(final)
+            self.recorder.child_state(old.order, final)
+            old.placed = final
+        if not old.order.state.is_final:
+            await self._retire(market, old, report)
+            return
+        self._account(old, report)
+
+    async def _look_up(
+        self, market: Market, resting: Resting, report: LegReport, held: list[Resting]
+    ) -> bool:
+        """Ask for a resting child whose level left the book; True when it has ended (accounted
+        and let go), False when it still rests (its report is brought up to date)."""
+        found = await self.gateway.fetch_order(market.symbol, resting.order.client_id)
+        if found is None:
+            return False
+        resting.order = resting.order.reported(found)
+        resting.placed = found
+        if resting.order.state.is_final:
+            held.remove(resting)  # ended: never cancelled again, whatever the journal does
+            self._account(resting, report)
+        self.recorder.child_state(resting.order, found)
+        return resting.order.state.is_final
+
+    async def _retire(self, market: Market, resting: Resting, report: LegReport) -> None:
+        """Cancel a child that rests (unless it has ended already), and account what it
+        filled."""
+        if not resting.order.state.is_final:
+            resting.order, resting.placed = await self._cancel(
+                market, resting.order, resting.placed
+            )
+        self._account(resting, report)
+
+    def _account(self, child: Resting, report: LegReport) -> None:
+        """A child has reached its final state: its fills join the leg's."""
+        placed = child.placed
         report.order_filled[placed.exchange_id] = placed.filled
         # The placing reply's time, not the last one's: a cancel reply is stamped with the
         # cancel (Binance's transactTime), after trades the leg's read must still find.
-        stamps = [t for t in (placed_ms, placed.timestamp_ms) if t is not None]
+        stamps = [t for t in (child.placed_ms, placed.timestamp_ms) if t is not None]
         report.order_times.append(min(stamps) if stamps else None)
         report.filled += placed.filled
         report.cost += placed.cost
@@ -352,20 +442,17 @@ class Executor:
         log.info(
             "child_done",
             leg=report.key,
-            client_id=client_id,
-            phase=child.phase.value,
-            price=str(child.price),
-            amount=str(child.amount),
+            client_id=child.order.client_id,
+            phase=child.child.phase.value,
+            price=str(child.child.price),
+            amount=str(child.child.amount),
             filled=str(placed.filled),
-            status=order.state.value,
+            status=child.order.state.value,
         )
         if self.progress is not None:
             self.progress(report)
-        return ChildOutcome.SETTLED
 
-    async def _wait(
-        self, market: Market, order: ChildOrder, placed: OrderReport
-    ) -> tuple[ChildOrder, OrderReport]:
+    async def _wait(self, market: Market, live: Resting) -> None:
         """Let a resting child work for its life, then cancel what is left. The cancel reply
         carries the final state, so a child costs three requests (book, place, cancel). A
         `passive` leg re-pegs at each new child, placed at the touch of that moment."""
@@ -376,7 +463,7 @@ class Executor:
             else policy.child_timeout
         )
         await self._sleep_unless_stopping(life)
-        return await self._cancel(market, order, placed)
+        live.order, live.placed = await self._cancel(market, live.order, live.placed)
 
     async def _cancel(
         self, market: Market, order: ChildOrder, placed: OrderReport

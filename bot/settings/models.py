@@ -248,7 +248,13 @@ class ExecutionSettings(_Section):
     # style "schedule": the seconds its trajectory spans (at most take_after of leg_deadline) and
     # its risk aversion (per bps; 0 trades in a straight line, higher front-loads when volatile)
     horizon: Annotated[float, Between(1, 604_800, unit="seconds")] = 900.0
-    risk_aversion: Annotated[float, Between(0, 1000)] = 0.01
+    risk_aversion: Annotated[float, Between(0, 1000)] = 0.0001
+    # style "schedule": seconds the leg may lag its trajectory before it takes, and what a resting
+    # child holds: the trajectory's progress over that many seconds ahead (0: take any lag at once)
+    patience: Annotated[float, Between(0, 86_400, unit="seconds")] = 60.0
+    # A leg the deviation guard holds goes on from the new level once the mid has held within a
+    # third of max_deviation_bps for this long, once per leg (seconds; 0: never: given up instead)
+    jump_settle: Annotated[float, Between(0, 86_400, unit="seconds")] = 60.0
     book_depth: Annotated[int, Between(5, 5000)] = 50
     # A leg's book unchanged (same levels, stamp, update id) for this long (seconds), or for five
     # children, while its children go unfilled in it is frozen: the leg stops placing, given up.
@@ -269,6 +275,8 @@ class ExecutionSettings(_Section):
             take_after=self.take_after,
             horizon=self.horizon,
             risk_aversion=self.risk_aversion,
+            patience=self.patience,
+            jump_settle=self.jump_settle,
         )
 
 

@@ -219,12 +219,60 @@ async def test_adverse_jump_pauses_then_halts_the_leg() -> None:
         child_timeout=5,
         max_deviation_bps=D(150),
         deviation_timeout=60,
+        jump_settle=0,  # never goes on at the new level
     )
     report = await run(ex, gw, clock, policy, leg(Side.BUY, "5"))
     assert report.outcome is LegOutcome.HALTED
     assert "against the leg" in report.reason
     assert D(0) < report.filled < D(5)  # it traded before the jump, nothing after
     assert report.duration >= 60 + 20
+    assert not ex.engine.open_orders()
+
+
+def jump_policy(style: Style) -> ExecutionPolicy:
+    return ExecutionPolicy(
+        style=style,
+        participation=D("0.05"),
+        band_bps=D(10),
+        child_timeout=5,
+        max_deviation_bps=D(150),
+        deviation_timeout=120,
+        jump_settle=30,
+        horizon=300,
+        leg_deadline=900,
+    )
+
+
+async def test_after_a_jump_that_holds_the_leg_goes_on_from_the_new_level() -> None:
+    """A 4% jump against a buy: the guard pauses the leg; once the price has held its new level
+    for `jump_settle`, the guard measures from there and the leg is completed, not given up."""
+    for style in (Style.TAKE, Style.SCHEDULE):
+        spec = scenario(events=[{"kind": "jump", "symbol": "BTC/USDT", "at": 20, "size": 0.04}])
+        ex, gw, clock = setup(spec)
+        report = await run(ex, gw, clock, jump_policy(style), leg(Side.BUY, "5"))
+        assert report.outcome is LegOutcome.DONE, (style, report.reason)
+        assert report.filled == D(5)
+        trades = [t for o in ex.engine.all_orders() for t in o.trades]
+        late = [t for t in trades if t.price > D(95000) * D("1.03")]  # bought at the new level
+        assert late, style
+        # ... and only once it had held there: nothing bought in the first 30 s after the jump.
+        first_late = min(t.timestamp for t in late) / 1000
+        first = min(t.timestamp for t in trades) / 1000
+        assert first_late - first >= 20 + 30 - 5, (style, first_late - first)
+        assert_one_live_order_at_a_time(ex)
+
+
+async def test_a_fall_that_goes_on_is_never_taken_for_a_new_level() -> None:
+    """Jumps of 1% every 20 s against a buy: the price never holds for `jump_settle`, so the
+    guard keeps the leg paused and gives it up after `deviation_timeout`, as without it."""
+    events = [
+        {"kind": "jump", "symbol": "BTC/USDT", "at": 20 + 20 * i, "size": 0.01} for i in range(12)
+    ]
+    ex, gw, clock = setup(scenario(events=events))
+    report = await run(ex, gw, clock, jump_policy(Style.TAKE), leg(Side.BUY, "5"))
+    assert report.outcome is LegOutcome.HALTED
+    assert "against the leg" in report.reason
+    assert report.filled < D(5)
     assert not ex.engine.open_orders()
 
 
@@ -240,6 +288,7 @@ async def test_the_schedule_style_follows_its_trajectory_and_catches_up_at_the_h
         child_timeout=10,
         horizon=300,
         risk_aversion=0.0,
+        patience=0.0,  # any lag taken at once: a rest holds one step's slice
         leg_deadline=1800,
     )
     amount = TOP * 20

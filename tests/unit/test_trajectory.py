@@ -7,7 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain.trajectory import Step, Volatility, plan_step, remaining_share, urgency
+from bot.domain.market import OrderBook, Side
+from bot.domain.trajectory import (
+    Step,
+    Volatility,
+    at_touch,
+    plan_step,
+    remaining_share,
+    urgency,
+)
 
 D = Decimal
 
@@ -42,7 +50,13 @@ def test_volatility_is_measured_from_the_mids_seen() -> None:
     assert moved.sigma_bps(10) == pytest.approx(math.sqrt(moved.variance * 10))
 
 
-def step(remaining: str, elapsed: float, half_spread: float = 1.0, adverse: float = 0.5) -> Step:
+def step(
+    remaining: str,
+    elapsed: float,
+    half_spread: float = 1.0,
+    adverse: float = 0.5,
+    patience: float = 0.0,
+) -> Step:
     return plan_step(
         total=D(100),
         remaining=D(remaining),
@@ -53,6 +67,7 @@ def step(remaining: str, elapsed: float, half_spread: float = 1.0, adverse: floa
         half_spread_bps=half_spread,
         fee_saving_bps=0.0,
         adverse_bps=adverse,
+        patience=patience,
     )
 
 
@@ -72,3 +87,26 @@ def test_resting_that_earns_less_than_the_expected_move_takes_instead() -> None:
 def test_past_the_horizon_everything_left_is_taken() -> None:
     late = step("7", 100.0)
     assert late.take and late.amount == D(7)
+
+
+def test_with_patience_a_lag_shorter_than_it_rests_and_a_longer_one_is_taken() -> None:
+    # The line holds 50 at 50 s, 70 at 30 s (50 - 20 s of patience), 30 at 70 s.
+    short = step("65", 50.0, patience=20.0)  # 15 s behind
+    assert not short.take
+    assert short.amount == D(35)  # what the line trades over the next 20 s, and what is late
+    long = step("75", 50.0, patience=20.0)  # 25 s behind
+    assert long.take and long.amount == D(35)  # back to one step ahead of the line
+    ahead = step("30", 50.0, patience=20.0)
+    assert not ahead.take and ahead.amount == D(10)  # at least a step's slice
+
+
+def test_a_resting_order_is_at_the_touch_behind_it_or_gone_from_the_book() -> None:
+    def book(bid: str, ask: str) -> OrderBook:
+        return OrderBook.from_pairs("BTC/USDT", [(D(bid), D(1))], [(D(ask), D(1))])
+
+    assert at_touch(Side.SELL, D("100.1"), book("100.0", "100.1")) is True
+    assert at_touch(Side.SELL, D("100.1"), book("99.9", "100.0")) is False  # asks came down
+    assert at_touch(Side.SELL, D("100.1"), book("100.1", "100.2")) is None  # lifted: filled
+    assert at_touch(Side.BUY, D("100.0"), book("100.0", "100.1")) is True
+    assert at_touch(Side.BUY, D("100.0"), book("100.05", "100.1")) is False
+    assert at_touch(Side.BUY, D("100.0"), book("99.9", "100.0")) is None
